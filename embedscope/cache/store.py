@@ -1,0 +1,118 @@
+"""On-disk embedding cache keyed by model fingerprint and text hash.
+
+Layout: ROOT/<fingerprint>/<role>/shard-<uuid>.npz, each shard holding `keys` (hex text hashes) and `vectors`.
+Shards are written whole to a temp file and renamed, so a killed run leaves only complete shards behind and
+the next run embeds just what is missing. A file lock serialises writers that share one cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+ROLES = ("query", "document")
+
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class CacheError(OSError):
+    pass
+
+
+class EmbeddingCache:
+    def __init__(self, root: str | Path, shard_size: int = 2048):
+        self.root = Path(root)
+        self.shard_size = shard_size
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CacheError(f"cannot create cache directory {self.root}: {e.strerror or e}") from None
+        if not os.access(self.root, os.W_OK):
+            raise CacheError(f"cache directory {self.root} is not writable")
+
+    def folder(self, fingerprint: str, role: str) -> Path:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        return self.root / fingerprint / role
+
+    def load(self, fingerprint: str, role: str) -> dict[str, np.ndarray]:
+        """Every cached vector for this model and role, by text key."""
+        found: dict[str, np.ndarray] = {}
+        folder = self.folder(fingerprint, role)
+        for shard in sorted(folder.glob("shard-*.npz")):
+            try:
+                with np.load(shard) as data:
+                    found.update(zip(data["keys"].tolist(), data["vectors"]))
+            except Exception:
+                # A shard that cannot be read (disk trouble, foreign file) is set aside, never trusted.
+                shard.rename(shard.with_suffix(".corrupt"))
+        return found
+
+    def _write_shard(self, folder: Path, keys: list[str], vectors: np.ndarray) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+        tmp = folder / f".{name}.tmp"
+        try:
+            with FileLock(str(folder / ".lock")):
+                with open(tmp, "wb") as f:
+                    np.savez(f, keys=np.array(keys, dtype="U32"), vectors=np.asarray(vectors, dtype=np.float32))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, folder / name)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise CacheError(f"cannot write embedding cache shard in {folder}: {e.strerror or e}") from None
+
+    def encode(
+        self,
+        fingerprint: str,
+        role: str,
+        texts: Sequence[str],
+        encode: Callable[[Sequence[str]], np.ndarray],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+        meta: dict | None = None,
+    ) -> tuple[np.ndarray, dict]:
+        """Vectors for `texts` in order. Only texts missing from the cache are encoded, in shards that are
+        saved as soon as they are done. Returns (vectors, stats) with counts of cached and newly encoded texts."""
+        folder = self.folder(fingerprint, role)
+        if meta and not (self.root / fingerprint / "model.json").exists():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            (self.root / fingerprint / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+        keys = [text_key(t) for t in texts]
+        positions = Counter(keys)  # duplicate texts are encoded once but count once per position for progress
+        have = self.load(fingerprint, role)
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in have and key not in missing:
+                missing[key] = text
+        cached = len(keys) - sum(1 for k in keys if k in missing)
+        if on_progress and cached:
+            on_progress(cached)
+        todo = list(missing.items())
+        encode_seconds = 0.0
+        for start in range(0, len(todo), self.shard_size):
+            chunk = todo[start : start + self.shard_size]
+            started = time.perf_counter()
+            vectors = np.asarray(encode([t for _, t in chunk]), dtype=np.float32)
+            encode_seconds += time.perf_counter() - started
+            if vectors.shape[0] != len(chunk):
+                raise RuntimeError(f"model returned {vectors.shape[0]} vectors for {len(chunk)} texts")
+            self._write_shard(folder, [k for k, _ in chunk], vectors)
+            have.update(zip((k for k, _ in chunk), vectors))
+            if on_progress:
+                on_progress(sum(positions[k] for k, _ in chunk))
+        matrix = np.stack([have[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+        stats = {"texts": len(keys), "cached": cached, "encoded": len(todo), "encode_seconds": encode_seconds}
+        return matrix, stats

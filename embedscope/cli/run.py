@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from embedscope.config import ConfigError, load_config
+
+
+def load_data(config: dict):
+    from embedscope.data import load_beir, load_tables
+
+    if config.get("corpus"):
+        if not config.get("queries"):
+            raise ConfigError("--corpus needs --queries too")
+        dataset = load_tables(config["corpus"], config["queries"], config.get("qrels"),
+                              columns=config.get("columns"), name=config.get("name"))
+    else:
+        if not config.get("data"):
+            raise ConfigError("name a dataset with --data DIR (BEIR folder) or --corpus/--queries tables")
+        dataset = load_beir(config["data"], split=config.get("split", "test"), name=config.get("name"))
+    if config.get("max_queries") or config.get("max_docs"):
+        dataset = dataset.subset(config.get("max_queries"), config.get("max_docs"))
+    return dataset
+
+
+@click.command("run")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config; options below override it.")
+@click.option("--data", help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv.")
+@click.option("--split", help="qrels split to evaluate [test].")
+@click.option("--corpus", help="Corpus table (JSONL/CSV/Parquet) instead of --data.")
+@click.option("--queries", help="Queries table, with --corpus.")
+@click.option("--qrels", help="Qrels table or TSV, with --corpus (optional).")
+@click.option("--column", "columns", multiple=True, metavar="ROLE=NAME",
+              help="Column mapping for tables, e.g. doc_text=body, query_id=qid (repeatable).")
+@click.option("--model", "-m", "models", multiple=True, help="Model spec (repeatable): minilm, wordllama, bm25, st:PATH, ...")
+@click.option("--k", type=int, help="Metric cutoff: nDCG@k, recall@k, ... [10].")
+@click.option("--depth", type=int, help="How many hits to retrieve per query [100].")
+@click.option("--metric", "metrics", multiple=True, help="Metrics to report, e.g. ndcg@10 (repeatable).")
+@click.option("--index", help="Vector index spec [exact].")
+@click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), help="Vector similarity [cosine].")
+@click.option("--max-queries", type=int, help="Evaluate a sample of this many queries (quick look).")
+@click.option("--max-docs", type=int, help="Keep at most this many docs (judged docs always kept).")
+@click.option("--output", "-o", help="Folder that receives run directories [embedscope-runs].")
+@click.option("--cache", help="Embedding cache folder [.embedscope-cache].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def command(config_path, columns, quiet, **options):
+    """Compare models on a dataset: retrieve, score, and write a run directory."""
+    from embedscope import progress
+    from embedscope.compare import compare
+    from embedscope.report import new_run_dir, print_leaderboard, write_outputs
+
+    progress.set_enabled(not quiet)
+    config = load_config(config_path)
+    for key, value in options.items():
+        if value not in (None, ()):
+            config[key] = list(value) if isinstance(value, tuple) else value
+    if columns:
+        config["columns"] = dict(_pair(c) for c in columns)
+    dataset = load_data(config)
+    click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
+    if not dataset.has_qrels:
+        click.echo("no qrels: runs are written, metrics need judgments (see `embedscope judge`)", err=True)
+    comparison = compare(
+        dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
+        cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
+        log=lambda msg: click.echo(msg, err=True) if not quiet else None,
+    )
+    run_dir = new_run_dir(config["output"], dataset.name)
+    write_outputs(comparison, run_dir)
+    print_leaderboard(comparison)
+    click.echo(f"results in {run_dir}")
+    return run_dir
+
+
+def _pair(text: str) -> tuple[str, str]:
+    role, sep, name = text.partition("=")
+    if not sep or not role or not name:
+        raise click.BadParameter(f"'{text}' is not ROLE=NAME", param_hint="--column")
+    return role, name

@@ -1,0 +1,111 @@
+"""The main job: every model over one dataset -> Runs -> Evaluations -> outputs in a run directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedscope.cache import EmbeddingCache
+from embedscope.data import Dataset
+from embedscope.metrics import Evaluation, canonical, evaluate
+from embedscope.models import load_model
+from embedscope.runs import Run
+from embedscope.runs.dense import DenseRetriever
+
+
+def metrics_for(k: int) -> list[str]:
+    """The default metric set at cutoff k, plus recall@100 (first-stage quality for reranking)."""
+    names = [f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"mrr@{k}", f"map@{k}", f"hit@{k}"]
+    return names + ([] if k == 100 else ["recall@100"])
+
+
+@dataclass
+class Result:
+    """One model's outcome on the dataset."""
+
+    name: str
+    spec: str | dict
+    run: Run
+    evaluation: Evaluation | None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Comparison:
+    dataset: Dataset
+    metrics: list[str]
+    results: list[Result]
+    k: int
+    settings: dict = field(default_factory=dict)
+
+    def result(self, name: str) -> Result:
+        return next(r for r in self.results if r.name == name)
+
+    @property
+    def main_metric(self) -> str:
+        return self.metrics[0]
+
+
+def model_info(model) -> dict:
+    info = {"class": type(model).__name__}
+    for attr in ("dim", "max_seq_length", "path"):
+        try:
+            value = getattr(model, attr)
+        except Exception:
+            continue
+        if value is not None:
+            info[attr] = value
+    if hasattr(model, "prompts"):
+        info["prompts"] = model.prompts()
+    return info
+
+
+def retriever_for(model, cache: EmbeddingCache, index: str, metric: str):
+    if hasattr(model, "retrieve"):
+        return model
+    return DenseRetriever(model, cache, index=index, metric=metric)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
+    return out
+
+
+def compare(
+    dataset: Dataset,
+    models: list[str | dict],
+    *,
+    k: int = 10,
+    depth: int = 100,
+    metrics: list[str] | None = None,
+    cache_dir: str | Path = ".embedscope-cache",
+    index: str = "exact",
+    similarity: str = "cosine",
+    log=print,
+) -> Comparison:
+    if not models:
+        raise ValueError("name at least one model")
+    metrics = [canonical(m) for m in (metrics or metrics_for(k))]
+    cache = EmbeddingCache(cache_dir)
+    depth = max(depth, k)
+    results: list[Result] = []
+    built = [load_model(spec) for spec in models]
+    for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
+        model.name = name
+        log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
+        started = time.perf_counter()
+        run = retriever_for(model, cache, index, similarity).retrieve(dataset, depth)
+        seconds = time.perf_counter() - started
+        evaluation = evaluate(dataset.qrels, run, metrics) if dataset.has_qrels else None
+        info = model_info(model) | {"seconds": seconds}
+        emb = run.meta.get("embedding", {}).get("documents")
+        if emb and emb["encoded"] and emb["encode_seconds"] > 0:
+            info["docs_per_second"] = emb["encoded"] / emb["encode_seconds"]
+        results.append(Result(name, spec, run, evaluation, info))
+    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(cache_dir)}
+    return Comparison(dataset, metrics, results, k, settings)

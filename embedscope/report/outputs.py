@@ -1,0 +1,88 @@
+"""Everything a comparison writes into its run directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from embedscope.report.markdown import summary_markdown
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temp file beside the target, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_run_dir(root: str | Path, dataset_name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{safe_name(dataset_name)}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise OSError(f"cannot create output directory {path}: {e.strerror or e}") from None
+    return path
+
+
+def results_dict(comparison) -> dict:
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": comparison.dataset.summary(),
+        "metrics": comparison.metrics,
+        "settings": comparison.settings,
+        "models": [
+            {
+                "name": r.name,
+                "spec": r.spec,
+                "info": r.info,
+                "run": {key: value for key, value in r.run.meta.items()},
+                "metrics": r.evaluation.mean if r.evaluation else None,
+                "run_file": f"runs/{safe_name(r.name)}.trec",
+            }
+            for r in comparison.results
+        ],
+    }
+
+
+def per_query_rows(comparison):
+    for r in comparison.results:
+        if not r.evaluation:
+            continue
+        for qid in r.evaluation.query_ids:
+            yield {"model": r.name, "query_id": qid, **{m: r.evaluation.per_query[m][qid] for m in comparison.metrics}}
+
+
+def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
+    run_dir = Path(run_dir)
+    (run_dir / "runs").mkdir(parents=True, exist_ok=True)
+    paths = {"results": run_dir / "results.json", "per_query": run_dir / "per_query.csv",
+             "summary": run_dir / "summary.md"}
+    atomic_write(paths["results"], json.dumps(results_dict(comparison), indent=2, default=str))
+    with open(paths["per_query"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["model", "query_id", *comparison.metrics])
+        writer.writeheader()
+        writer.writerows(per_query_rows(comparison))
+    for r in comparison.results:
+        r.run.to_trec(run_dir / "runs" / f"{safe_name(r.name)}.trec")
+    atomic_write(paths["summary"], summary_markdown(comparison))
+    return paths

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def ranking(scores: dict[str, float]) -> list[tuple[str, float]]:
+    """Docs best first. Ties go to the larger doc id, as trec_eval orders them, so our metrics match it."""
+    return sorted(scores.items(), key=lambda kv: (-kv[1], _desc(kv[0])))
+
+
+class _desc(str):
+    def __lt__(self, other):  # reversed string order for the tie-break
+        return str.__gt__(self, other)
+
+
+@dataclass
+class Run:
+    """One system's ranked results: scores[qid][docid] = score. The one type every stage passes on."""
+
+    name: str
+    scores: dict[str, dict[str, float]]
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_topk(cls, name: str, query_ids, doc_ids, top_scores: np.ndarray, top_idx: np.ndarray, meta=None) -> "Run":
+        doc_ids = np.asarray(doc_ids, dtype=object)
+        scores = {}
+        for qid, s, i in zip(query_ids, top_scores, top_idx):
+            keep = i >= 0  # -1 marks "fewer than k results" (ANN indexes, filtered search)
+            scores[qid] = dict(zip(doc_ids[i[keep]].tolist(), s[keep].astype(float).tolist()))
+        return cls(name, scores, dict(meta or {}))
+
+    def ranked(self, qid: str, k: int | None = None) -> list[tuple[str, float]]:
+        ranked = ranking(self.scores.get(qid, {}))
+        return ranked if k is None else ranked[:k]
+
+    def cut(self, k: int) -> "Run":
+        return Run(self.name, {q: dict(self.ranked(q, k)) for q in self.scores}, dict(self.meta))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_trec(self, path: str | Path, tag: str | None = None) -> None:
+        tag = (tag or self.name).replace(" ", "_")
+        with open(path, "w", encoding="utf-8") as f:
+            for qid in self.scores:
+                for rank, (did, score) in enumerate(self.ranked(qid), start=1):
+                    f.write(f"{qid} Q0 {did} {rank} {score:.8f} {tag}\n")
+
+    @classmethod
+    def from_trec(cls, path: str | Path, name: str | None = None) -> "Run":
+        from embedscope.data.errors import DataError
+
+        scores: dict[str, dict[str, float]] = {}
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 6:
+                    raise DataError(path, f"expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}", number)
+                try:
+                    scores.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+                except ValueError:
+                    raise DataError(path, f"score '{parts[4]}' is not a number", number) from None
+        return cls(name or Path(path).stem, scores)

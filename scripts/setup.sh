@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Everything embedscope needs, in ./.venv, on a fresh machine. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+quiet_pip() {
+  # pip's local-index warnings are noise; real errors still fail the script.
+  .venv/bin/python -m pip install -q --progress-bar off "$@" 2> >(grep -v -e "is ignored: it is neither" -e "^$" >&2)
+}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+quiet_pip --upgrade pip wheel
+# The CPU build of torch first: otherwise sentence-transformers would pull a multi-GB CUDA build.
+quiet_pip torch==2.13.0
+quiet_pip -e ".[test]"
+echo "embedscope is installed in .venv ($(.venv/bin/embedscope --version))"

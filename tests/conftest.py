@@ -1,0 +1,81 @@
+"""Shared fixtures: real data from ../shared (never copied here) and the small bundled models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("EMBEDSCOPE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+DATASETS = SHARED / "datasets"
+
+
+def dataset_dir(name: str) -> Path:
+    path = DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"dataset {name} not found at {path} (set EMBEDSCOPE_SHARED to the shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact_dir() -> Path:
+    return dataset_dir("scifact")
+
+
+@pytest.fixture(scope="session")
+def nfcorpus_dir() -> Path:
+    return dataset_dir("nfcorpus")
+
+
+@pytest.fixture(scope="session")
+def cmrc_dir() -> Path:
+    return dataset_dir("cmrc2018_dev")
+
+
+@pytest.fixture(scope="session")
+def scifact(scifact_dir):
+    from embedscope.data import load_beir
+
+    return load_beir(scifact_dir)
+
+
+@pytest.fixture(scope="session")
+def nfcorpus(nfcorpus_dir):
+    from embedscope.data import load_beir
+
+    return load_beir(nfcorpus_dir)
+
+
+@pytest.fixture(scope="session")
+def scifact_small(scifact):
+    """60 SciFact test queries over 800 docs (their judged docs kept): seconds to embed with MiniLM on a CPU."""
+    return scifact.subset(n_queries=60, n_docs=800, seed=1)
+
+
+@pytest.fixture(scope="session")
+def nfcorpus_small(nfcorpus):
+    """50 NFCorpus test queries (graded 1-2) over 1,000 docs."""
+    return nfcorpus.subset(n_queries=50, n_docs=1000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from embedscope.models import load_model
+
+    return load_model("minilm")
+
+
+@pytest.fixture(scope="session")
+def static_model():
+    from embedscope.models import load_model
+
+    return load_model("tokenlearn")
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    """One embedding cache for the whole test session, so a model embeds each subset once."""
+    from embedscope.cache import EmbeddingCache
+
+    return EmbeddingCache(tmp_path_factory.mktemp("cache"))
