@@ -66,6 +66,8 @@ def command(config_path, columns, quiet, **options):
         cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
         log=lambda msg: click.echo(msg, err=True) if not quiet else None,
     )
+    comparison.settings["source"] = {key: config.get(key) for key in
+                                     ("data", "split", "corpus", "queries", "qrels", "columns", "max_queries", "max_docs")}
     run_dir = new_run_dir(config["output"], dataset.name)
     write_outputs(comparison, run_dir)
     print_leaderboard(comparison)
