@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from embedscope import progress
 from embedscope.cache import EmbeddingCache
 from embedscope.index import build_index
@@ -9,34 +11,64 @@ from embedscope.runs.run import Run
 
 
 class DenseRetriever:
-    """Embedder + cache + vector index = a Retriever. The one path every dense model takes to a Run."""
+    """Embedder + cache + vector index = a Retriever. The one path every dense model takes to a Run.
 
-    def __init__(self, embedder, cache: EmbeddingCache, index: str = "exact", metric: str = "cosine"):
+    With `chunk_tokens`, long documents are split into sentence-packed chunks (CJK-aware, see embedscope.text),
+    each chunk is embedded, and a document scores as its best chunk (MaxP).
+    """
+
+    def __init__(self, embedder, cache: EmbeddingCache, index: str = "exact", metric: str = "cosine",
+                 chunk_tokens: int | None = None, chunk_overlap: int = 1):
         self.embedder = embedder
         self.name = embedder.name
         self.cache = cache
         self.index_spec = index
         self.metric = metric
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+
+    def _units(self, dataset) -> tuple[list[str], np.ndarray]:
+        """Texts to embed and, for each, the position of its document."""
+        if not self.chunk_tokens:
+            return dataset.doc_texts, np.arange(len(dataset.corpus))
+        from embedscope.text import chunk
+
+        texts, parents = [], []
+        for i, text in enumerate(dataset.doc_texts):
+            pieces = chunk(text, self.chunk_tokens, self.chunk_overlap) or [text]
+            texts.extend(pieces)
+            parents.extend([i] * len(pieces))
+        return texts, np.asarray(parents)
 
     def embed(self, dataset):
-        """(doc_vectors, query_vectors, stats); cached vectors are reused, missing ones encoded and saved."""
+        """(doc_vectors, query_vectors, stats); cached vectors are reused, missing ones encoded and saved.
+        With chunking, doc_vectors has one row per chunk and stats["parents"] maps rows to documents."""
         fp = self.embedder.fingerprint()
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
-        with progress.task(f"{self.name}: documents", len(dataset.corpus)) as advance:
-            docs, doc_stats = self.cache.encode(fp, "document", dataset.doc_texts, self.embedder.encode_documents,
+        texts, parents = self._units(dataset)
+        with progress.task(f"{self.name}: documents", len(texts)) as advance:
+            docs, doc_stats = self.cache.encode(fp, "document", texts, self.embedder.encode_documents,
                                                 on_progress=advance, meta=meta)
         with progress.task(f"{self.name}: queries", len(dataset.queries)) as advance:
             queries, query_stats = self.cache.encode(fp, "query", dataset.query_texts, self.embedder.encode_queries,
                                                      on_progress=advance, meta=meta)
-        return docs, queries, {"documents": doc_stats, "queries": query_stats, "fingerprint": fp}
+        stats = {"documents": doc_stats, "queries": query_stats, "fingerprint": fp}
+        if self.chunk_tokens:
+            stats["chunks"] = {"tokens": self.chunk_tokens, "count": len(texts), "documents": len(dataset.corpus)}
+            stats["parents"] = parents
+        return docs, queries, stats
 
     def retrieve(self, dataset, k: int) -> Run:
         docs, queries, stats = self.embed(dataset)
+        parents = stats.pop("parents", None)
         started = time.perf_counter()
         index = build_index(self.index_spec, self.metric)
         index.add(docs)
         built = time.perf_counter()
-        scores, idx = index.search(queries, min(k, len(docs)))
+        if parents is None:
+            scores, idx = index.search(queries, min(k, len(docs)))
+        else:
+            scores, idx = self._search_chunks(index, queries, parents, k)
         searched = time.perf_counter()
         meta = {
             "kind": "dense",
@@ -48,3 +80,25 @@ class DenseRetriever:
             "embedding": stats,
         }
         return Run.from_topk(self.name, dataset.query_ids, dataset.doc_ids, scores, idx, meta=meta)
+
+    @staticmethod
+    def _search_chunks(index, queries, parents: np.ndarray, k: int):
+        """Top-k documents by their best chunk. The k best documents' best chunks all rank within the top
+        k x (most chunks in one document), so searching that deep is exact."""
+        depth = min(len(parents), k * int(np.bincount(parents).max()))
+        c_scores, c_idx = index.search(queries, depth)
+        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_i = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, (s, i) in enumerate(zip(c_scores, c_idx)):
+            best: dict[int, float] = {}
+            for score, pos in zip(s, i):
+                if pos < 0:
+                    continue
+                doc = int(parents[pos])
+                if doc not in best:  # hits come best first, so the first chunk seen is the document's best
+                    best[doc] = float(score)
+                    if len(best) == k:
+                        break
+            out_i[row, : len(best)] = list(best)
+            out_s[row, : len(best)] = list(best.values())
+        return out_s, out_i
