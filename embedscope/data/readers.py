@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,29 +20,34 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, object). Blank lines are allowed only at the end of the file."""
-    blank_at = None
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line_number, line) with decoding and read failures turned into DataError naming the line."""
+    number = 0
     with open_text(path) as f:
         try:
             for number, line in enumerate(f, start=1):
-                stripped = line.strip()
-                if not stripped:
-                    blank_at = blank_at or number
-                    continue
-                if blank_at is not None:
-                    raise DataError(path, "blank line inside the file", blank_at)
-                try:
-                    obj = json.loads(stripped)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, f"malformed JSON ({e.msg} at column {e.colno})", number) from None
-                if not isinstance(obj, dict):
-                    raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", number)
-                yield number, obj
+                yield number, line
         except UnicodeDecodeError as e:
-            raise DataError(path, f"not valid UTF-8 ({e.reason})") from None
+            raise DataError(path, f"not valid UTF-8 ({e.reason})", number + 1) from None
         except (OSError, EOFError) as e:  # truncated or corrupt gzip
-            raise DataError(path, f"cannot read file ({e})") from None
+            raise DataError(path, f"cannot read file ({e})", number + 1) from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, object); blank lines hold no record and are skipped."""
+    for number, line in iter_lines(path):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as e:
+            raise DataError(path, f"malformed JSON ({e.msg} at column {e.colno})", number) from None
+        except RecursionError:
+            raise DataError(path, "JSON nested too deeply", number) from None
+        if not isinstance(obj, dict):
+            raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", number)
+        yield number, obj
 
 
 def require_str(obj: dict, key: str, path: Path, line: int, *, allow_empty: bool = False) -> str:
@@ -63,26 +69,30 @@ def read_qrels_tsv(path: Path) -> list[tuple[int, str, str, int]]:
     Accepts BEIR's `query-id corpus-id score` with a header and TREC's `qid 0 docid grade`, LF or CRLF.
     """
     rows = []
-    with open_text(path) as f:
-        for number, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split("\t") if "\t" in line else line.split()
-            if number == 1 and parts[-1].strip().lower() in {"score", "relevance", "grade", "label"}:
-                continue
-            if len(parts) == 4:  # TREC: qid iteration docid grade
-                parts = [parts[0], parts[2], parts[3]]
-            if len(parts) != 3:
-                raise DataError(path, f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(parts)}", number)
-            qid, did, score = (p.strip() for p in parts)
-            if not qid or not did:
-                raise DataError(path, "empty query or document id", number)
-            try:
-                grade_f = float(score)
-            except ValueError:
-                raise DataError(path, f"score '{score}' is not a number", number) from None
-            if grade_f != int(grade_f):
-                raise DataError(path, f"score '{score}' is not an integer grade", number)
-            rows.append((number, qid, did, int(grade_f)))
+    for number, raw in iter_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if number == 1 and parts[-1].strip().lower() in {"score", "relevance", "grade", "label"}:
+            continue
+        if len(parts) == 4:  # TREC: qid iteration docid grade
+            parts = [parts[0], parts[2], parts[3]]
+        if len(parts) != 3:
+            raise DataError(path, f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(parts)}", number)
+        qid, did, score = (p.strip() for p in parts)
+        if not qid or not did:
+            raise DataError(path, "empty query or document id", number)
+        rows.append((number, qid, did, parse_grade(score, path, number)))
     return rows
+
+
+def parse_grade(score, path: Path, line: int) -> int:
+    """A relevance grade: an integer, written as 1 or 1.0; anything else names the line."""
+    try:
+        grade = float(score)
+    except (TypeError, ValueError):
+        raise DataError(path, f"score '{score}' is not a number", line) from None
+    if not math.isfinite(grade) or grade != int(grade):
+        raise DataError(path, f"score '{score}' is not an integer grade", line)
+    return int(grade)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from embedscope.data.dataset import Dataset, Document
 from embedscope.data.errors import DataError
-from embedscope.data.readers import iter_jsonl
+from embedscope.data.readers import iter_jsonl, parse_grade
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -104,15 +104,10 @@ def read_qrels_table(path, query_col="query-id", doc_col="corpus-id", score_col=
     rows = []
     for i, (qid, did, score) in enumerate(zip(q, d, s)):
         where = _where(offset, i)
-        try:
-            grade = float(score)
-        except (TypeError, ValueError):
-            raise DataError(path, f"score '{score}' is not a number", where) from None
-        if grade != int(grade):
-            raise DataError(path, f"score '{score}' is not an integer grade", where)
+        grade = parse_grade(score, path, where)
         if not str(qid).strip() or not str(did).strip():
             raise DataError(path, "empty query or document id", where)
-        rows.append((where, str(qid), str(did), int(grade)))
+        rows.append((where, str(qid), str(did), grade))
     return rows
 
 

@@ -20,6 +20,8 @@ class BM25Retriever:
                  language: str = "auto", stopwords: str | None = "en", stemmer: str | None = "english"):
         if language not in ("auto", "en", "zh"):
             raise ValueError("bm25 language must be auto, en or zh")
+        if not all(isinstance(v, (int, float)) and v >= 0 for v in (k1, b)):
+            raise ValueError(f"bm25 k1 and b must be non-negative numbers, got k1={k1!r}, b={b!r}")
         self.name = name
         self.k1, self.b, self.method = k1, b, method
         self.language = language

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,17 +54,20 @@ class Run:
     @classmethod
     def from_trec(cls, path: str | Path, name: str | None = None) -> "Run":
         from embedscope.data.errors import DataError
+        from embedscope.data.readers import iter_lines
 
         scores: dict[str, dict[str, float]] = {}
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 6:
-                    raise DataError(path, f"expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}", number)
-                try:
-                    scores.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-                except ValueError:
-                    raise DataError(path, f"score '{parts[4]}' is not a number", number) from None
+        for number, line in iter_lines(Path(path)):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise DataError(path, f"expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}", number)
+            try:
+                score = float(parts[4])
+            except ValueError:
+                raise DataError(path, f"score '{parts[4]}' is not a number", number) from None
+            if not math.isfinite(score):
+                raise DataError(path, f"score '{parts[4]}' is not finite", number)
+            scores.setdefault(parts[0], {})[parts[2]] = score
         return cls(name or Path(path).stem, scores)
