@@ -78,7 +78,7 @@ def test_duplicates_encoded_once(tmp_path, static_model):
 def test_corrupt_shard_is_set_aside_and_re_embedded(tmp_path, static_model):
     cache = EmbeddingCache(tmp_path)
     cache.encode("fp", "document", ["a", "b"], static_model.encode_documents)
-    shard = next((tmp_path / "fp" / "document").glob("shard-*.npz"))
+    shard = next((tmp_path / "fp" / "document").glob("shard-*.parquet"))
     shard.write_bytes(b"garbage")
     calls = Counting(static_model.encode_documents)
     cache.encode("fp", "document", ["a", "b"], calls)

@@ -45,12 +45,12 @@ def test_kill_9_then_resume_loses_nothing(tmp_path, scifact_dir, static_model, s
     proc = subprocess.Popen([sys.executable, str(script), str(scifact_dir), str(cache_dir), str(log)])
     shard_dir = cache_dir / static_model.fingerprint() / "document"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(shard_dir.glob("shard-*.npz"))) < 5:
+    while time.time() < deadline and len(list(shard_dir.glob("shard-*.parquet"))) < 5:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    saved = len(list(shard_dir.glob("shard-*.npz")))
+    saved = len(list(shard_dir.glob("shard-*.parquet")))
     assert 5 <= saved < 24, "the kill should land mid-run"
     sent_before = sum(int(x) for x in log.read_text().split())
 
@@ -64,26 +64,28 @@ def test_kill_9_then_resume_loses_nothing(tmp_path, scifact_dir, static_model, s
     assert stats["cached"] == saved * 50
     assert sum(sent_after) == len(set(texts)) - saved * 50
     assert sent_before - saved * 50 <= 50
-    assert not list(shard_dir.glob(".*.tmp*")), "a half-written shard was left behind"
+    assert not list(shard_dir.glob(".*.tmp")), "a half-written shard was left behind"
 
 
 def test_disk_full_is_a_clear_error_and_keeps_earlier_shards(tmp_path, static_model, monkeypatch):
     cache = EmbeddingCache(tmp_path, shard_size=10)
     texts = [f"text {i}" for i in range(40)]
-    real_savez = np.savez
+    import pyarrow.parquet as pq
+
+    real_write = pq.write_table
     calls = {"n": 0}
 
     def full_disk(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_savez(*args, **kwargs)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(np, "savez", full_disk)
+    monkeypatch.setattr(pq, "write_table", full_disk)
     with pytest.raises(CacheError, match="No space left on device"):
         cache.encode("fp", "document", texts, static_model.encode_documents)
-    monkeypatch.setattr(np, "savez", real_savez)
-    assert len(list((tmp_path / "fp" / "document").glob("shard-*.npz"))) == 2
+    monkeypatch.setattr(pq, "write_table", real_write)
+    assert len(list((tmp_path / "fp" / "document").glob("shard-*.parquet"))) == 2
     assert not list((tmp_path / "fp" / "document").glob(".*.tmp"))
     _, stats = cache.encode("fp", "document", texts, static_model.encode_documents)
     assert stats["cached"] == 20 and stats["encoded"] == 20

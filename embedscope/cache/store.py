@@ -1,8 +1,10 @@
 """On-disk embedding cache keyed by model fingerprint and text hash.
 
-Layout: ROOT/<fingerprint>/<role>/shard-<uuid>.npz, each shard holding `keys` (hex text hashes) and `vectors`.
-Shards are written whole to a temp file and renamed, so a killed run leaves only complete shards behind and
-the next run embeds just what is missing. A file lock serialises writers that share one cache.
+Layout: ROOT/<fingerprint>/<role>/shard-<time>-<uuid>.parquet, each shard a Parquet table with `key` (hex
+text hash) and `vector` (fixed-size list of float32). Shards are written whole to a temp file and renamed, so a
+killed run leaves only complete shards behind and the next run embeds just what is missing. A file lock
+serialises writers that share one cache. Any writer that produces shards in this layout — a Ray or Dask cluster
+embedding a corpus too large for one machine — feeds the normal pipeline.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from filelock import FileLock
 
 ROLES = ("query", "document")
@@ -46,33 +50,62 @@ class EmbeddingCache:
             raise ValueError(f"role must be one of {ROLES}")
         return self.root / fingerprint / role
 
+    def shards(self, fingerprint: str, role: str) -> list[Path]:
+        return sorted(self.folder(fingerprint, role).glob("shard-*.parquet"))
+
+    def read_shard(self, shard: Path) -> tuple[list[str], np.ndarray] | None:
+        """(keys, vectors) of one shard, or None for a shard that cannot be read (set aside, never trusted)."""
+        try:
+            table = pq.read_table(shard)
+            keys = table.column("key").to_pylist()
+            column = table.column("vector").combine_chunks()
+            dim = column.type.list_size
+            vectors = column.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+            if len(keys) != len(vectors):
+                raise ValueError("key and vector counts differ")
+            return keys, vectors
+        except Exception:
+            shard.rename(shard.with_suffix(".corrupt"))
+            return None
+
+    def iter_shards(self, fingerprint: str, role: str):
+        """Shards one at a time, for corpora whose vectors do not fit in memory together."""
+        for shard in self.shards(fingerprint, role):
+            read = self.read_shard(shard)
+            if read is not None:
+                yield read
+
     def load(self, fingerprint: str, role: str) -> dict[str, np.ndarray]:
         """Every cached vector for this model and role, by text key."""
         found: dict[str, np.ndarray] = {}
-        folder = self.folder(fingerprint, role)
-        for shard in sorted(folder.glob("shard-*.npz")):
-            try:
-                with np.load(shard) as data:
-                    found.update(zip(data["keys"].tolist(), data["vectors"]))
-            except Exception:
-                # A shard that cannot be read (disk trouble, foreign file) is set aside, never trusted.
-                shard.rename(shard.with_suffix(".corrupt"))
+        for keys, vectors in self.iter_shards(fingerprint, role):
+            found.update(zip(keys, vectors))
         return found
 
-    def _write_shard(self, folder: Path, keys: list[str], vectors: np.ndarray) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+    def write_shard(self, fingerprint: str, role: str, keys: list[str], vectors: np.ndarray) -> Path:
+        """Save one complete shard atomically. Safe to call from many processes or machines sharing the folder."""
+        folder = self.folder(fingerprint, role)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(keys) != len(vectors):
+            raise ValueError(f"write_shard needs one 2-D vector per key, got {len(keys)} keys and shape {vectors.shape}")
+        table = pa.table({
+            "key": pa.array(keys, pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+        })
+        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{name}.tmp"
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             with FileLock(str(folder / ".lock")):
                 with open(tmp, "wb") as f:
-                    np.savez(f, keys=np.array(keys, dtype="U32"), vectors=np.asarray(vectors, dtype=np.float32))
+                    pq.write_table(table, f, compression="zstd")
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, folder / name)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write embedding cache shard in {folder}: {e.strerror or e}") from None
+        return folder / name
 
     def encode(
         self,
@@ -109,7 +142,7 @@ class EmbeddingCache:
             encode_seconds += time.perf_counter() - started
             if vectors.shape[0] != len(chunk):
                 raise RuntimeError(f"model returned {vectors.shape[0]} vectors for {len(chunk)} texts")
-            self._write_shard(folder, [k for k, _ in chunk], vectors)
+            self.write_shard(fingerprint, role, [k for k, _ in chunk], vectors)
             have.update(zip((k for k, _ in chunk), vectors))
             if on_progress:
                 on_progress(sum(positions[k] for k, _ in chunk))
