@@ -49,7 +49,7 @@ class Comparison:
 
 def model_info(model) -> dict:
     info = {"class": type(model).__name__}
-    for attr in ("dim", "max_seq_length", "path"):
+    for attr in ("dim", "max_seq_length", "path", "usage", "card", "warnings"):
         try:
             value = getattr(model, attr)
         except Exception:

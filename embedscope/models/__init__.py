@@ -108,18 +108,20 @@ def parse_spec(spec: str | dict) -> tuple[str, str | None, dict]:
 
 def load_model(spec: str | dict) -> Embedder | Retriever:
     kind, target, options = parse_spec(spec)
-    if kind not in _BUILDERS:
-        _load_plugins()
+    _load_plugins()  # plugins also refine built-in kinds (model cards give sentence-transformers their prompts)
     if kind not in _BUILDERS:
         raise ValueError(f"unknown model kind '{kind}' in '{spec}'; known: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[kind](target, **options)
+    try:
+        return _BUILDERS[kind](target, **options)
+    except TypeError as e:  # an option the model does not take, e.g. bm25?kl=0.9
+        raise ValueError(f"model '{spec}': {e}") from None
 
 
 def _load_plugins() -> None:
     """Import optional backends so they register themselves; a missing extra just leaves its kind out."""
     import importlib
 
-    for module in ("api", "onnx", "precomputed"):
+    for module in ("api", "onnx", "precomputed", "cards", "multilingual"):
         try:
             importlib.import_module(f"embedscope.models.{module}")
         except ImportError:

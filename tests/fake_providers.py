@@ -1,0 +1,176 @@
+"""A local stand-in for the OpenAI, Cohere and Voyage embedding APIs, on 127.0.0.1 only.
+
+It speaks each provider's wire format (request and response JSON, usage fields, error bodies), checks the
+bearer key, and can be told to fail the next requests with 429 (+ Retry-After), 500 or a timeout, so tests
+run the real SDK client code through retries. Vectors are a deterministic function of (text, input_type), so
+a test can recompute what each text should get back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+
+def fake_vector(text: str, input_type: str | None, dim: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.blake2b(f"{input_type}\x00{text}".encode(), digest_size=8).digest(), "little")
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def billed_tokens(text: str) -> int:
+    """The server's own token count (words): independent of the client's counting on purpose."""
+    return max(1, len(text.split()))
+
+
+@dataclass
+class Fault:
+    kind: str  # "429", "500", "503", "timeout"
+    retry_after: float | None = None
+    delay: float = 2.0
+
+
+@dataclass
+class Logged:
+    path: str
+    body: dict
+    status: int
+    at: float
+    authorized: bool
+
+
+@dataclass
+class FakeProvider:
+    provider: str  # "openai", "cohere" or "voyage"
+    api_key: str | None = "test-key"
+    dim: int = 16
+    max_input_tokens: int | None = None  # reject longer inputs (OpenAI does), counted by `token_counter`
+    token_counter: object = None
+    faults: deque = field(default_factory=deque)
+    log: list = field(default_factory=list)
+    billed: int = 0  # tokens reported in usage of successful responses
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def expected(self, texts, input_type=None) -> np.ndarray:
+        return np.stack([fake_vector(t, input_type, self.dim) for t in texts])
+
+    # --- wire formats ------------------------------------------------------------------------------------
+    def respond(self, path: str, body: dict) -> tuple[int, dict]:
+        if self.provider == "cohere":
+            if path != "/v2/embed":
+                return 404, {"message": "not found"}
+            texts, input_type = body.get("texts") or [], body.get("input_type")
+        else:
+            if path not in ("/v1/embeddings", "/embeddings"):
+                return 404, {"error": {"message": "not found"}}
+            texts = body.get("input")
+            texts = [texts] if isinstance(texts, str) else texts or []
+            input_type = body.get("input_type")
+        if not texts or any(not isinstance(t, str) or t == "" for t in texts):
+            return 400, self.error("input must be non-empty strings")
+        if self.max_input_tokens and self.token_counter is not None:
+            for i, t in enumerate(texts):
+                if self.token_counter(t) > self.max_input_tokens:
+                    return 400, self.error(f"input {i} is longer than {self.max_input_tokens} tokens")
+        dim = int(body.get("dimensions") or body.get("output_dimension") or self.dim)
+        vectors = [fake_vector(t, input_type, self.dim)[:dim] for t in texts]
+        tokens = sum(billed_tokens(t) for t in texts)
+        with self.lock:
+            self.billed += tokens
+        if self.provider == "cohere":
+            return 200, {"id": "emb-1", "response_type": "embeddings_by_type", "texts": texts,
+                         "embeddings": {"float": [v.tolist() for v in vectors]},
+                         "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}}}
+        as_base64 = body.get("encoding_format") == "base64"
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(v.astype(np.float32).tobytes()).decode() if as_base64 else v.tolist()}
+                for i, v in enumerate(vectors)]
+        if self.provider == "openai":
+            data.reverse()  # OpenAI documents `index`; clients must sort by it, not trust the order
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens} if self.provider == "openai" else {"total_tokens": tokens}
+        return 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+
+    def error(self, message: str) -> dict:
+        if self.provider == "voyage":
+            return {"detail": message}
+        if self.provider == "cohere":
+            return {"message": message}
+        return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeProvider
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):
+        fake = self.fake
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        auth = self.headers.get("Authorization", "")
+        authorized = fake.api_key is None or auth == f"Bearer {fake.api_key}"
+        now = time.monotonic()
+        with fake.lock:
+            fault = fake.faults.popleft() if fake.faults else None
+        if not authorized:
+            fake.log.append(Logged(self.path, body, 401, now, authorized))
+            return self._send(401, fake.error("invalid api key"))
+        if fault is not None:
+            if fault.kind == "timeout":
+                fake.log.append(Logged(self.path, body, 0, now, authorized))
+                time.sleep(fault.delay)
+                self.close_connection = True
+                return None
+            status = int(fault.kind)
+            fake.log.append(Logged(self.path, body, status, now, authorized))
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return self._send(status, fake.error(f"injected {status}"), headers)
+        status, payload = fake.respond(self.path, body)
+        fake.log.append(Logged(self.path, body, status, now, authorized))
+        return self._send(status, payload)
+
+
+class FakeServer:
+    """`with FakeServer(FakeProvider("openai")) as server:` -> server.url, server.fake."""
+
+    def __init__(self, fake: FakeProvider):
+        self.fake = fake
+        handler = type("Handler", (_Handler,), {"fake": fake})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "FakeServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
