@@ -38,6 +38,7 @@ class Comparison:
     results: list[Result]
     k: int
     settings: dict = field(default_factory=dict)
+    analysis: dict | None = None  # confidence intervals, significance, per-query analysis (embedscope.stats)
 
     def result(self, name: str) -> Result:
         return next(r for r in self.results if r.name == name)

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from embedscope.report.markdown import header, leaderboard_rows
+from embedscope.report.markdown import VERDICT_HEADER, disagreement_rows, header, leaderboard_rows, verdict_rows
+
+
+def _console() -> Console:
+    # Logs and pipes get a wide table rather than columns cut to '…'.
+    return Console(width=None if Console().is_terminal else 200)
 
 
 def print_leaderboard(comparison, console: Console | None = None) -> None:
-    # Logs and pipes get a wide table rather than columns cut to '…'.
-    console = console or Console(width=None if Console().is_terminal else 200)
+    console = console or _console()
     ds = comparison.dataset.summary()
     t = Table(title=f"{ds['name']}: {ds['queries']} queries, {ds['documents']:,} documents", header_style="bold")
     for i, name in enumerate(header(comparison)):
@@ -16,3 +21,37 @@ def print_leaderboard(comparison, console: Console | None = None) -> None:
     for row in leaderboard_rows(comparison):
         t.add_row(*row)
     console.print(t)
+    analysis = getattr(comparison, "analysis", None)
+    if analysis is None and any(r.evaluation for r in comparison.results) and len(comparison.results) > 1:
+        from embedscope.stats import analyse
+
+        analysis = analyse(comparison)
+    if analysis:
+        print_significance(analysis, console)
+
+
+def print_significance(analysis: dict, console: Console | None = None) -> None:
+    """The verdict table of the main metric, its warnings, and the queries the models disagree on most."""
+    console = console or _console()
+    sig = analysis.get("significance")
+    if not sig or not sig["pairs"]:
+        return
+    t = Table(title=f"{sig['main_metric']}: paired randomization test, Holm-corrected, alpha {sig['alpha']}",
+              header_style="bold")
+    for i, name in enumerate(VERDICT_HEADER):
+        t.add_column(name, justify="left" if i < 3 else "right")
+    for row, pair in zip(verdict_rows(analysis), (p for p in sig["pairs"] if p["metric"] == sig["main_metric"])):
+        row = [escape(cell) for cell in row]  # model names and query text are not markup
+        t.add_row(*row[:2], f"[green]{row[2]}[/]" if pair["significant"] else row[2], *row[3:])
+    console.print(t)
+    for warning in sig["warnings"]:
+        console.print(f"[yellow]⚠ {escape(warning)}[/]")
+    head, rows = disagreement_rows(analysis, limit=3)
+    if rows:
+        d = Table(title="queries the models disagree on most (see `embedscope show RUN_DIR --query QID`)",
+                  header_style="bold")
+        for i, name in enumerate(head):
+            d.add_column(escape(name), justify="right" if i == 2 else "left", overflow="fold")
+        for row in rows:
+            d.add_row(*[escape(cell) for cell in row])
+        console.print(d)

@@ -32,7 +32,105 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(comparison) -> str:
+def interval_cell(ci: dict) -> str:
+    return f"{ci['mean']:.4f} ({ci['low']:.4f}–{ci['high']:.4f})"
+
+
+def p_cell(p: float, floor: float = 1e-4) -> str:
+    """A p-value to 4 places; below `floor` (for a randomization test: one permutation's worth) as '<floor'."""
+    return f"<{floor:g}" if p < floor else f"{p:.4f}"
+
+
+def interval_rows(analysis: dict, metrics: list[str]) -> list[list[str]]:
+    """Each model's mean and bootstrap interval per metric, best first."""
+    models = analysis["confidence_intervals"]["models"]
+    return [[name, *[interval_cell(models[name][m]) if m in models[name] else "—" for m in metrics]]
+            for name in analysis["significance"]["order"]]
+
+
+VERDICT_HEADER = ["A", "B", "verdict", "difference (CI)", "p randomization (Holm)", "p t-test (Holm)"]
+
+
+def verdict_rows(analysis: dict, metric: str | None = None) -> list[list[str]]:
+    """The verdict table of one metric (the main one by default): one row per model pair."""
+    sig = analysis["significance"]
+    metric = metric or sig["main_metric"]
+    resolution = max(1e-4, 1 / sig["permutations"])  # a p of 0 from N sign flips means "below 1/N"
+    return [[p["a"], p["b"], p["verdict"],
+             f"{p['difference']:+.4f} ({p['difference_low']:+.4f} to {p['difference_high']:+.4f})",
+             f"{p_cell(p['p_randomization'], resolution)} ({p_cell(p['p_randomization_holm'], resolution)})",
+             f"{p_cell(p['p_ttest'])} ({p_cell(p['p_ttest_holm'])})"]
+            for p in sig["pairs"] if p["metric"] == metric]
+
+
+def win_tie_loss_rows(analysis: dict) -> list[list[str]]:
+    return [[w["a"], w["b"], str(w["wins"]), str(w["ties"]), str(w["losses"])]
+            for w in analysis["per_query"]["win_tie_loss"]]
+
+
+def disagreement_rows(analysis: dict, limit: int = 5) -> tuple[list[str], list[list[str]]]:
+    """The queries that split the models most: each model's score and top-k marks."""
+    names = analysis["significance"]["order"]
+    rows = []
+    for d in analysis["per_query"]["disagreements"][:limit]:
+        query = d["query"] if len(d["query"]) <= 80 else d["query"][:79] + "…"
+        rows.append([d["query_id"], query, f"{d['spread']:.3f}",
+                     *[f"{d['scores'][n]:.3f} {d.get('marks', {}).get(n, '')}".strip() for n in names]])
+    return ["query", "text", "spread", *names], rows
+
+
+def statistics_markdown(analysis: dict, metrics: list[str]) -> str:
+    """Sections for summary.md: intervals, verdicts with warnings, and the per-query view."""
+    if not analysis:
+        return ""
+    ci = analysis["confidence_intervals"]
+    sig = analysis["significance"]
+    main = sig["main_metric"]
+    parts = [
+        "## Confidence intervals",
+        "",
+        f"Mean and {ci['confidence']:.0%} percentile-bootstrap interval over the {ci['queries']} queries "
+        f"({ci['resamples']:,} resamples, seed {ci['seed']}).",
+        "",
+        table(["model", *metrics], interval_rows(analysis, metrics)),
+        "",
+    ]
+    if sig["pairs"]:
+        n_pairs = len(verdict_rows(analysis))
+        parts += [
+            f"## Significance ({main})",
+            "",
+            f"Paired two-sided randomization test ({sig['permutations']:,} sign flips) decides, "
+            f"Holm-corrected across the {n_pairs} model pair{'s' if n_pairs > 1 else ''} at alpha {sig['alpha']}; "
+            "the paired t-test is shown beside it. Difference = mean of A - B per query, with its bootstrap interval.",
+            "",
+            table(VERDICT_HEADER, verdict_rows(analysis)),
+            "",
+        ]
+        parts += [f"> ⚠ {w}" + "  " for w in sig["warnings"]] + ([""] if sig["warnings"] else [])
+        head, rows = disagreement_rows(analysis)
+        parts += [
+            "## Per query",
+            "",
+            f"Queries where A scores above / equal to / below B on {main}.",
+            "",
+            table(["A", "B", "wins", "ties", "losses"], win_tie_loss_rows(analysis)),
+            "",
+        ]
+        if rows:
+            k = analysis["per_query"]["k"]
+            parts += [
+                f"Queries the models disagree on most ({main} best minus worst), with each model's score and "
+                f"top-{k} hits: ✅ relevant, ⚪ partly relevant, ❌ judged not relevant, ? unjudged. "
+                "See them side by side with `embedscope show RUN_DIR --query QID`.",
+                "",
+                table(head, rows),
+                "",
+            ]
+    return "\n".join(parts)
+
+
+def summary_markdown(comparison, analysis: dict | None = None) -> str:
     ds = comparison.dataset.summary()
     parts = [
         f"# embedscope: {ds['name']}",
@@ -46,6 +144,8 @@ def summary_markdown(comparison) -> str:
         table(header(comparison), leaderboard_rows(comparison)),
         "",
     ]
+    if analysis:
+        parts += [statistics_markdown(analysis, comparison.metrics)]
     for section in comparison.settings.get("extra_markdown", []):
         parts += [section, ""]
     return "\n".join(parts)

@@ -1,4 +1,8 @@
-"""Everything a comparison writes into its run directory."""
+"""Everything a comparison writes into its run directory.
+
+results.json also carries the statistics of `embedscope.stats.analyse` under "confidence_intervals",
+"significance" and "per_query" (documented in embedscope/stats/__init__.py); they are absent without qrels.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from embedscope.report.markdown import summary_markdown
+from embedscope.stats import analyse
 
 
 def safe_name(name: str) -> str:
@@ -44,7 +49,7 @@ def new_run_dir(root: str | Path, dataset_name: str) -> Path:
     return path
 
 
-def results_dict(comparison) -> dict:
+def results_dict(comparison, analysis: dict | None = None) -> dict:
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": comparison.dataset.summary(),
@@ -61,6 +66,7 @@ def results_dict(comparison) -> dict:
             }
             for r in comparison.results
         ],
+        **(analysis or {}),
     }
 
 
@@ -77,12 +83,14 @@ def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
     paths = {"results": run_dir / "results.json", "per_query": run_dir / "per_query.csv",
              "summary": run_dir / "summary.md"}
-    atomic_write(paths["results"], json.dumps(results_dict(comparison), indent=2, default=str))
+    # Kept on the comparison so the console shows the same numbers without computing them again.
+    analysis = comparison.analysis = analyse(comparison)
+    atomic_write(paths["results"], json.dumps(results_dict(comparison, analysis), indent=2, default=str))
     with open(paths["per_query"], "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["model", "query_id", *comparison.metrics])
         writer.writeheader()
         writer.writerows(per_query_rows(comparison))
     for r in comparison.results:
         r.run.to_trec(run_dir / "runs" / f"{safe_name(r.name)}.trec")
-    atomic_write(paths["summary"], summary_markdown(comparison))
+    atomic_write(paths["summary"], summary_markdown(comparison, analysis))
     return paths

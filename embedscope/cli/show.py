@@ -1,0 +1,92 @@
+"""`embedscope show`: what each model returned for a query, side by side, hits marked against the qrels."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("show")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--query", "-q", "query_ids", multiple=True, metavar="QID", help="Query id to show (repeatable).")
+@click.option("--disagreements", "-d", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Without --query: show this many queries the models disagree on most.")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per model.")
+@click.option("--metric", help="Metric for the per-query scores and disagreements [the run's main metric].")
+@click.option("--model", "-m", "models", multiple=True, help="Only these models (repeatable) [all].")
+def command(run_dir, query_ids, disagreements, k, metric, models):
+    """Side-by-side top-k of every model for chosen queries of a run directory.
+
+    Each hit is marked ✅ relevant (top grade), ⚪ partly relevant (lower grade), ❌ judged not relevant,
+    ? unjudged.
+    """
+    from rich.console import Console
+
+    from embedscope.metrics import canonical, evaluate
+    from embedscope.rundir import read_dataset, read_results, read_runs
+    from embedscope.stats import disagreements as most_disagreed
+    from embedscope.stats import side_by_side
+    from embedscope.stats.analysis import score_matrix
+
+    results = read_results(run_dir)
+    runs = read_runs(run_dir)
+    if models:
+        unknown = [m for m in models if m not in runs]
+        if unknown:
+            raise click.BadParameter(f"{', '.join(unknown)} not in this run; it has {', '.join(runs)}",
+                                     param_hint="--model")
+        runs = {m: runs[m] for m in models}
+    dataset = read_dataset(run_dir)
+    metric = canonical(metric or results["metrics"][0])
+    order = results.get("significance", {}).get("order") or list(runs)
+    names = [n for n in order if n in runs] + [n for n in runs if n not in order]
+    evaluations = {n: evaluate(dataset.qrels, runs[n], [metric]) for n in names} if dataset.has_qrels else {}
+    values = {n: e.per_query[metric] for n, e in evaluations.items()}
+    if query_ids:
+        missing = [q for q in query_ids if q not in dataset.queries]
+        if missing:
+            raise click.BadParameter(f"not in dataset {dataset.name}: {', '.join(missing)}", param_hint="--query")
+        chosen = list(query_ids)
+    elif evaluations:
+        qids = next(iter(evaluations.values())).query_ids
+        matrix = score_matrix([evaluations[n] for n in names], metric, qids)
+        chosen = [d["query_id"] for d in most_disagreed(names, qids, matrix, disagreements)]
+        if not chosen:
+            click.echo(f"all models score the same {metric} on every query; name one with --query")
+            return
+    else:
+        raise click.UsageError("this run has no qrels, so there is nothing to rank by: name queries with --query")
+    console = Console(width=None if Console().is_terminal else 200)
+    for qid in chosen:
+        view = side_by_side(dataset, {n: runs[n] for n in names}, qid, k,
+                            {n: v[qid] for n, v in values.items() if qid in v})
+        print_side_by_side(view, metric, console)
+
+
+def print_side_by_side(view: dict, metric: str, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    title = f"query {view['query_id']}: {view['query']}"
+    caption = f"{view['relevant_total']} judged relevant; ✅ relevant ⚪ partly relevant ❌ not relevant ? unjudged"
+    t = Table(title=escape(title), caption=caption, header_style="bold", show_lines=True)
+    t.add_column("#", justify="right")
+    for model in view["models"]:
+        score = f"\n{metric} {model['metric_value']:.3f}" if "metric_value" in model else ""
+        t.add_column(escape(model["name"]) + score, overflow="fold", ratio=1)
+    for i in range(view["k"]):
+        cells = []
+        for model in view["models"]:
+            if i < len(model["hits"]):
+                h = model["hits"][i]
+                label = h["title"] or h["text"]
+                label = label if len(label) <= 70 else label[:69] + "…"
+                cells.append(f"{h['mark']} {escape(label)} [dim]({escape(h['doc_id'])})[/]")
+            else:
+                cells.append("")
+        if any(cells):
+            t.add_row(str(i + 1), *cells)
+    console.print(t)
+    if view["missed"]:
+        missed = ", ".join(f"{m['mark']} {m['doc_id']}" for m in view["missed"][:10])
+        more = f" and {len(view['missed']) - 10} more" if len(view["missed"]) > 10 else ""
+        console.print(f"judged relevant but in no model's top-{view['k']}: {escape(missed)}{more}")
