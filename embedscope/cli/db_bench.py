@@ -1,0 +1,101 @@
+"""`embedscope db-bench`: the same embeddings loaded into several vector databases, each scored alike."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "redis")
+
+
+@click.command("db-bench")
+@click.option("--data", required=True, help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv.")
+@click.option("--split", default="test", show_default=True, help="qrels split to evaluate.")
+@click.option("--model", "-m", "model_spec", required=True, help="Embedding model spec (minilm, tokenlearn, st:PATH, ...).")
+@click.option("--backend", "-b", "backends", multiple=True,
+              help="Index spec (repeatable): exact, lancedb, qdrant, milvus-lite, milvus:HOST:PORT, pgvector, redis, "
+                   "optionally with :INDEX (qdrant:flat, pgvector:ivfflat, ...). [all local ones]")
+@click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), default="cosine", show_default=True)
+@click.option("--k", type=int, default=10, show_default=True, help="Cutoff of recall@k against exact search.")
+@click.option("--text-filter", "words", multiple=True, metavar="WORD",
+              help="Only documents whose text contains WORD (whole word, any case); repeatable (all must match).")
+@click.option("--max-queries", type=int, help="Evaluate a sample of this many queries.")
+@click.option("--max-docs", type=int, help="Keep at most this many docs (judged docs always kept).")
+@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
+@click.option("--output", "-o", default="embedscope-runs", show_default=True, help="Folder for the results folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def command(data, split, model_spec, backends, similarity, k, words, max_queries, max_docs, cache, output, quiet):
+    """Load one model's embeddings into vector databases and compare nDCG@10, recall vs exact, QPS and load time."""
+    from embedscope import progress
+    from embedscope.cache import EmbeddingCache
+    from embedscope.data import load_beir
+    from embedscope.index.db import Filter, evaluate_backend
+    from embedscope.index.db.base import TEXT_FIELD
+    from embedscope.models import load_model
+    from embedscope.report.outputs import new_run_dir
+    from embedscope.runs.dense import DenseRetriever
+
+    progress.set_enabled(not quiet)
+    dataset = load_beir(data, split=split)
+    if max_queries or max_docs:
+        dataset = dataset.subset(max_queries, max_docs)
+    click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
+    docs, queries, _ = DenseRetriever(load_model(model_spec), EmbeddingCache(cache)).embed(dataset)
+    metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]
+    filter = Filter(words=tuple(words)) if words else None
+
+    results, failures = [], {}
+    for spec in backends or DEFAULT_BACKENDS:
+        click.echo(f"{spec}: loading {len(docs):,} vectors and searching", err=True)
+        try:
+            result = evaluate_backend(dataset, docs, queries, spec, similarity, k, metadata=metadata, filter=filter)
+        except Exception as e:  # one backend that cannot start must not hide the others' numbers
+            failures[spec] = f"{type(e).__name__}: {e}"
+            click.secho(f"{spec}: failed: {failures[spec]}", fg="red", err=True)
+            continue
+        result.pop("run")
+        results.append(result)
+
+    run_dir = new_run_dir(output, f"db-bench-{dataset.name}")
+    payload = {"dataset": dataset.summary(), "model": model_spec, "similarity": similarity, "k": k,
+               "filter": list(words), "results": results, "failures": failures}
+    (Path(run_dir) / "results.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    print_table(results, k, title=f"{dataset.name} · {model_spec} · {similarity}")
+    click.echo(f"results in {run_dir}")
+    if not results:
+        raise click.ClickException("no backend could be evaluated")
+    return run_dir
+
+
+def print_table(results: list[dict], k: int, title: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for name in ("backend spec", "index used", "nDCG@10", f"recall@{k} vs exact", "QPS", "load s"):
+        table.add_column(name, justify="left" if name in ("backend spec", "index used") else "right")
+    for r in results:
+        asked, used = r["index_requested"], r["index_used"]
+        flag = "" if _same_index(asked, used) else f" [yellow](asked {asked})[/]"
+        table.add_row(r["spec"], f"{used}{flag}", _fmt(r["ndcg@10"]), _fmt(r[f"recall@{k}_vs_exact"]),
+                      f"{r['qps']:,.0f}", f"{r['load_seconds']:.2f}")
+    Console(width=None if Console().is_terminal else 160).print(table)
+
+
+def _same_index(asked: str, used: str) -> bool:
+    asked, used = str(asked).upper().replace("_", ""), str(used).upper().replace("_", "")
+    return not asked or asked in used or (asked == "FLAT" and ("EXACT" in used or "SCAN" in used))
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _json_default(value):
+    try:
+        return value.item()
+    except AttributeError:
+        return str(value)

@@ -1,0 +1,152 @@
+"""What every vector-database backend shares: the `VectorDB` Protocol, metadata filters, and the score
+conversions that make "higher is better" hold for every metric (like `ExactIndex`: cosine similarity,
+inner product, negative squared L2 distance)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from embedscope.index.base import METRICS, normalize
+
+TEXT_FIELD = "text"  # the metadata field that gets a full-text index; every other field is an exact-match tag
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Keep documents whose tag fields equal the given values and whose `text` field contains the given words.
+
+    Word matching is whole-word and case-insensitive (a full-text match). Tokenizers disagree at the edges
+    (RediSearch does not split on Unicode dashes, PostgreSQL's word classes follow the server locale), so
+    backends store the `text` field as `search_text(text)`: lowercased \\w+ tokens between single spaces. Then a
+    word filter is an exact token match everywhere: LIKE '% word %' in SQL, a whitespace tokenizer elsewhere.
+    """
+
+    tags: dict[str, str] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "words", tuple(word.lower() for word in self.words))
+        for word in self.words:
+            if not _WORD.fullmatch(word) or not word.isalnum():
+                raise ValueError(f"text filter word '{word}' must be a single word of letters and digits")
+        for key in self.tags:
+            if not _WORD.fullmatch(key) or key == TEXT_FIELD:
+                raise ValueError(f"tag field '{key}' must be a plain name other than '{TEXT_FIELD}'")
+
+    def matches(self, metadata: dict) -> bool:
+        """The reference semantics, used by tests and by `mask()` for exact search over the same subset."""
+        if any(str(metadata.get(key)) != str(value) for key, value in self.tags.items()):
+            return False
+        if self.words:
+            tokens = set(_WORD.findall(str(metadata.get(TEXT_FIELD, "")).lower()))
+            return all(word.lower() in tokens for word in self.words)
+        return True
+
+    def mask(self, metadata: list[dict]) -> np.ndarray:
+        return np.fromiter((self.matches(m) for m in metadata), dtype=bool, count=len(metadata))
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.words)
+
+
+@runtime_checkable
+class VectorDB(Protocol):
+    """A `VectorIndex` kept in a database: rows carry an id and metadata, searches may filter, and the
+    database says which index it really built. Positions are row numbers in insertion order."""
+
+    name: str
+    metric: str
+
+    def add(self, vectors: np.ndarray, ids: list[str] | None = None, metadata: list[dict] | None = None) -> None: ...
+
+    def search(self, queries: np.ndarray, k: int, filter: Filter | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def describe(self) -> dict:
+        """What the database reports about itself: at least `index_requested` and `index_used` (read back)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not '{metric}'")
+    return metric
+
+
+def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """float32, C-contiguous; unit length for cosine so backends that only know L2/IP still rank by cosine."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D array, got shape {vectors.shape}")
+    return normalize(vectors) if metric == "cosine" else vectors
+
+
+def search_text(text: str) -> str:
+    """' w1 w2 ... ': the form the `text` field is stored in, padded so '% word %' matches first and last words."""
+    return " " + " ".join(_WORD.findall(str(text).lower())) + " "
+
+
+def check_metadata(metadata: list[dict] | None, n: int) -> list[dict]:
+    """Rows of string fields, the `text` field in its `search_text` form."""
+    if metadata is None:
+        return [{} for _ in range(n)]
+    if len(metadata) != n:
+        raise ValueError(f"{len(metadata)} metadata rows for {n} vectors")
+    return [{str(k): search_text(v) if k == TEXT_FIELD else ("" if v is None else str(v)) for k, v in row.items()}
+            for row in metadata]
+
+
+def metadata_fields(metadata: list[dict]) -> list[str]:
+    """Field names in first-seen order; every row then gets every field ('' where absent)."""
+    fields: dict[str, None] = {}
+    for row in metadata:
+        fields.update(dict.fromkeys(row))
+    return list(fields)
+
+
+def distance_to_score(distance: np.ndarray, metric: str, kind: str) -> np.ndarray:
+    """Turn what a database returns into our score (higher is better).
+
+    kind says what the database returned: 'cosine_distance' (1 - cos), 'ip_distance' (1 - ip), 'neg_ip' (-ip),
+    'l2' (Euclidean), 'l2sq' (squared Euclidean), or 'similarity' (already cos / ip).
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    if kind == "similarity":
+        s = d
+    elif kind in ("cosine_distance", "ip_distance"):
+        s = 1.0 - d
+    elif kind == "neg_ip":
+        s = -d
+    elif kind == "l2":
+        s = -(d * d)
+    elif kind == "l2sq":
+        s = -d
+    else:
+        raise ValueError(f"unknown distance kind {kind}")
+    return s.astype(np.float32)
+
+
+def pack_results(rows: list[list[tuple[int, float]]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query [(position, score)] lists -> (scores, positions) arrays padded with -inf / -1, best first."""
+    scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
+    positions = np.full((len(rows), k), -1, dtype=np.int64)
+    for i, hits in enumerate(rows):
+        hits = sorted(hits, key=lambda h: -h[1])[:k]
+        for j, (pos, score) in enumerate(hits):
+            positions[i, j], scores[i, j] = pos, score
+    return scores, positions
+
+
+def like_word(word: str) -> str:
+    """SQL LIKE pattern for one whole word in `search_text` form (words are letters and digits only)."""
+    return f"% {word.lower()} %"
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

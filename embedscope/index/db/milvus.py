@@ -1,0 +1,160 @@
+"""Milvus through pymilvus: `--index milvus-lite` (embedded, a local .db folder) or `--index milvus:HOST:PORT`
+(a running Milvus server), each optionally `:INDEX` (HNSW by default; FLAT, IVF_FLAT, ...), e.g.
+`milvus-lite:FLAT`, `milvus:127.0.0.1:19530:IVF_FLAT`.
+
+The index type Milvus really built is read back with describe_index: builds differ in what they support,
+and what was asked for is not always what runs."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from embedscope.index.db.base import (
+    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, like_word, metadata_fields, pack_results, prepare,
+)
+from embedscope.index.registry import register
+
+_METRIC = {"cosine": "COSINE", "dot": "IP", "l2": "L2"}
+_RETURNS = {"cosine": "similarity", "dot": "similarity", "l2": "l2sq"}  # Milvus L2 "distance" is squared
+_BUILD = {"HNSW": {"M": 16, "efConstruction": 100}, "IVF_FLAT": {"nlist": 64}, "FLAT": {}}
+COLLECTION = "docs"
+
+
+class MilvusIndex:
+    def __init__(self, metric: str = "cosine", uri: str | None = None, index_type: str = "HNSW", ef: int = 128,
+                 batch: int = 1000):
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as e:
+            raise ValueError("--index milvus needs pymilvus (and milvus-lite for milvus-lite): "
+                             "pip install pymilvus milvus-lite") from e
+        self.metric = check_metric(metric)
+        self.index_type = (index_type or "HNSW").upper()
+        self.ef, self.batch = ef, batch
+        self.lite = uri is None
+        self._tmp = tempfile.mkdtemp(prefix="embedscope-milvus-") if self.lite else None
+        if self._tmp:  # removed on close(), or when the index is dropped without one (e.g. by `run`)
+            weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
+        self.uri = str(Path(self._tmp) / "milvus.db") if self.lite else uri
+        self.name = f"{'milvus-lite' if self.lite else 'milvus'}-{self.index_type.lower()}-{metric}"
+        self.client = MilvusClient(uri=self.uri)
+        self.count = 0
+        self.fields: list[str] = []
+        self.created = False
+
+    def _create(self, dim: int, fields: list[str]) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        if self.client.has_collection(COLLECTION):
+            self.client.drop_collection(COLLECTION)
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("row", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        for key in fields:
+            schema.add_field(key, DataType.VARCHAR, max_length=65535)
+        self.client.create_collection(COLLECTION, schema=schema)
+        self.created = True
+
+    def add(self, vectors, ids=None, metadata=None) -> None:
+        vectors = prepare(vectors, self.metric)
+        metadata = check_metadata(metadata, len(vectors))
+        if not self.created:
+            self.fields = metadata_fields(metadata)
+            self._create(vectors.shape[1], self.fields)
+        for start in range(0, len(vectors), self.batch):
+            rows = [{"row": self.count + start + i, "vector": vectors[start + i].tolist(),
+                     **{key: metadata[start + i].get(key, "") for key in self.fields}}
+                    for i in range(min(self.batch, len(vectors) - start))]
+            self.client.insert(COLLECTION, rows)
+        self.count += len(vectors)
+        self.client.flush(COLLECTION)
+        self._build_index()
+
+    def _build_index(self) -> None:
+        self.client.release_collection(COLLECTION)
+        for name in self.client.list_indexes(COLLECTION, field_name="vector"):
+            self.client.drop_index(COLLECTION, name)
+        params = self.client.prepare_index_params()
+        params.add_index(field_name="vector", index_type=self.index_type, metric_type=_METRIC[self.metric],
+                         params=_BUILD.get(self.index_type, {}))
+        self.client.create_index(COLLECTION, params, sync=True)
+        self.client.load_collection(COLLECTION)
+
+    def _expr(self, filter: Filter | None) -> str:
+        if not filter:
+            return ""
+        clauses = [f'{key} == "{_quote(value)}"' for key, value in filter.tags.items()]
+        # infix LIKE on the search_text form: an exact whole-word match (Milvus 2.3 servers accept prefix LIKE only)
+        clauses += [f'{TEXT_FIELD} like "{like_word(word)}"' for word in filter.words]
+        return " and ".join(clauses)
+
+    def search(self, queries, k, filter: Filter | None = None):
+        queries = prepare(queries, self.metric)
+        if not self.created:
+            return pack_results([[] for _ in queries], k)
+        params = {"metric_type": _METRIC[self.metric], "params": {"ef": max(self.ef, k), "nprobe": 16}}
+        expr = self._expr(filter)
+        hits = []
+        for start in range(0, len(queries), 100):
+            found = self.client.search(COLLECTION, data=queries[start : start + 100].tolist(), limit=k, filter=expr,
+                                       search_params=params, output_fields=[], anns_field="vector")
+            for per_query in found:
+                ids = [int(h.get("row", h.get("id"))) for h in per_query]
+                scores = distance_to_score(np.array([h["distance"] for h in per_query]), self.metric,
+                                           _RETURNS[self.metric])
+                hits.append(list(zip(ids, scores.tolist())))
+        return pack_results(hits, k)
+
+    def describe(self) -> dict:
+        used = "none"
+        if self.created:
+            names = self.client.list_indexes(COLLECTION, field_name="vector")
+            if names:
+                info = self.client.describe_index(COLLECTION, names[0])
+                used = str(info.get("index_type", "?"))
+                params = {key: info[key] for key in ("M", "efConstruction", "nlist") if key in info}
+                if params:
+                    used += " " + ", ".join(f"{key}={value}" for key, value in params.items())
+        return {"backend": "milvus-lite" if self.lite else f"milvus {self.uri}", "index_requested": self.index_type,
+                "index_used": used, "rows": self.count, "server_version": _version(self.client)}
+
+    def close(self) -> None:
+        if self.client is not None:
+            if not self.lite and self.created:
+                self.client.drop_collection(COLLECTION)
+            self.client.close()
+            self.client = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _version(client) -> str:
+    try:
+        return str(client.get_server_version())
+    except Exception:  # milvus-lite has no version endpoint in some releases
+        return ""
+
+
+@register("milvus-lite")
+def build_lite(rest: str, metric: str) -> MilvusIndex:
+    return MilvusIndex(metric=metric, index_type=rest or "HNSW")
+
+
+@register("milvus")
+def build_server(rest: str, metric: str) -> MilvusIndex:
+    """`milvus:HOST:PORT[:INDEX]`; the address is required so nothing is ever sent anywhere by default."""
+    parts = rest.split(":") if rest else []
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ValueError(f"milvus spec must be milvus:HOST:PORT[:INDEX], e.g. milvus:127.0.0.1:19530, not 'milvus:{rest}'")
+    host, port = parts[0], parts[1]
+    index_type = parts[2] if len(parts) > 2 else "HNSW"
+    return MilvusIndex(metric=metric, uri=f"http://{host}:{port}", index_type=index_type)
