@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
-        "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs"}
+        "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
+        "judgments", "references", "reference_task"}
 
 
 class ConfigError(ValueError):
@@ -38,9 +39,14 @@ def load_config(path: str | Path | None) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(KEYS)}")
     # Relative data paths in a config file are relative to the file, so configs travel with their data.
-    for key in ("data", "corpus", "queries", "qrels"):
-        if isinstance(given.get(key), str) and not Path(given[key]).is_absolute():
-            given[key] = str((path.parent / given[key]).resolve())
+    def near_file(value: str) -> str:
+        return value if Path(value).is_absolute() else str((path.parent / value).resolve())
+
+    for key in ("data", "corpus", "queries", "qrels", "judgments", "references"):
+        if isinstance(given.get(key), str):
+            given[key] = near_file(given[key])
+        elif isinstance(given.get(key), list):
+            given[key] = [near_file(v) if isinstance(v, str) else v for v in given[key]]
     if "models" in given and not isinstance(given["models"], list):
         raise ConfigError(f"{path}: 'models' must be a list")
     config.update(given)

@@ -176,3 +176,46 @@ def agreement(own: dict[str, float], reference: dict[str, float], task: str, met
             warning = ("The public leaderboard and your data disagree: " + "; ".join(reasons)
                        + (f" (order flips: {flips})" if flips else "") + ". Trust your own numbers.")
     return Agreement(task, metric, rows, tau, rho, inversions, warning)
+
+
+def _card_reference(result, task: str) -> tuple[float | None, str | None]:
+    from embedscope.models.cards import find_card
+
+    names = [result.name, result.info.get("path"), result.spec if isinstance(result.spec, str) else None]
+    card = find_card(*names)
+    if card and task in (card.mteb or {}):
+        return float(card.mteb[task]), card.mteb_source or "model card"
+    return None, None
+
+
+def reference_section(comparison, paths=(), task: str | None = None, metric: str = "ndcg@10") -> dict | None:
+    """Published scores beside the scores measured here, and how far the two orders agree.
+
+    Reference scores come from imported MTEB result files first, then from model cards. Imported models that
+    were not run here are listed as reference-only rows, so models you cannot run still appear.
+    """
+    task = task or task_for(comparison.dataset.name)
+    imported = read_references(paths, task=task) if paths else []
+    metric = metric if metric in comparison.metrics else comparison.main_metric
+    by_model = {_norm(r.model): r for r in imported}
+    rows, used = [], set()
+    for result in comparison.results:
+        if result.evaluation is None:
+            continue
+        ref, source = None, None
+        for key in (_norm(result.name), _norm(str(result.info.get("card", {}).get("name", "")))):
+            if key in by_model and metric in by_model[key].metrics:
+                ref, source = by_model[key].metrics[metric], by_model[key].source
+                used.add(key)
+                break
+        if ref is None:
+            ref, source = _card_reference(result, task) if metric == "ndcg@10" else (None, None)
+        rows.append({"model": result.name, "own": result.evaluation.mean[metric], "reference": ref, "source": source})
+    reference_only = [{"model": r.model, "metrics": r.metrics, "source": r.source}
+                      for key, r in by_model.items() if key not in used]
+    if not any(row["reference"] is not None for row in rows) and not reference_only:
+        return None
+    have = {row["model"]: row for row in rows if row["reference"] is not None}
+    ag = agreement({m: r["own"] for m, r in have.items()}, {m: r["reference"] for m, r in have.items()}, task, metric)
+    return {"task": task, "metric": metric, "models": rows, "reference_only": reference_only,
+            "agreement": ag.to_dict()}

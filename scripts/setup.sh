@@ -3,6 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+
+# System packages for the browser tests: Debian's Chromium and its driver (and an emoji font for screenshots).
+# Without them (no root, no apt) those tests are skipped with the reason shown.
+if ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
+  else
+    echo "note: chromium/chromedriver not installed (needs root + apt); browser tests will be skipped" >&2
+  fi
+fi
+
 quiet_pip() {
   # pip's local-index warnings are noise; real errors still fail the script.
   .venv/bin/python -m pip install -q --progress-bar off "$@" 2> >(grep -v -e "is ignored: it is neither" -e "^$" >&2)

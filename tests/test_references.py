@@ -83,3 +83,30 @@ def test_real_reference_table_lines_up_with_own_scores(scifact, tmp_path):
 
     own_bm25 = evaluate(scifact.qrels, load_model("bm25").retrieve(scifact, 10), ["ndcg@10"]).mean["ndcg@10"]
     assert abs(own_bm25 - ref["BM25 (Anserini flat)"]) < 0.01  # bm25s with Anserini's settings
+
+
+def test_run_shows_published_scores_and_imported_models(tmp_path, scifact_dir):
+    """`embedscope run --reference DIR`: card scores beside own scores, an imported model as a reference row."""
+    import subprocess
+    import sys
+
+    write_result(tmp_path / "mteb", "org/model-we-cannot-run", "SciFact", 0.7512)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "embedscope", "run", "--data", str(scifact_dir), "-m", "minilm", "-m", "bm25",
+         "-m", "tokenlearn", "--max-queries", "40", "--max-docs", "400", "--reference", str(tmp_path / "mteb"),
+         "-o", str(out), "--cache", str(tmp_path / "cache"), "-q"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = list(out.iterdir())
+    refs = json.loads((run_dir / "results.json").read_text())["references"]
+    assert refs["task"] == "SciFact" and refs["metric"] == "ndcg@10"
+    by_model = {r["model"]: r for r in refs["models"]}
+    assert by_model["all-MiniLM-L6-v2"]["reference"] == 0.6451
+    assert by_model["bm25"]["reference"] == 0.6789
+    assert by_model["tokenlearn-static-64d"]["reference"] is None
+    assert refs["reference_only"][0]["model"] == "org/model-we-cannot-run"
+    assert refs["reference_only"][0]["metrics"]["ndcg@10"] == 0.7512
+    assert len(refs["agreement"]["rows"]) == 2
+    summary = (run_dir / "summary.md").read_text()
+    assert "Published scores vs your data" in summary and "org/model-we-cannot-run (reference only)" in summary

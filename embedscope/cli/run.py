@@ -21,7 +21,35 @@ def load_data(config: dict):
         dataset = load_beir(config["data"], split=config.get("split", "test"), name=config.get("name"))
     if config.get("max_queries") or config.get("max_docs"):
         dataset = dataset.subset(config.get("max_queries"), config.get("max_docs"))
+    if config.get("judgments"):
+        dataset = add_judgments(dataset, config["judgments"])
     return dataset
+
+
+def add_judgments(dataset, paths):
+    """Merge judged pairs (graded qrels, e.g. saved by `embedscope serve`) into the dataset's qrels.
+
+    A judgment replaces the dataset's grade for the same pair. Pairs whose query or document is not in
+    this dataset (another subset, another corpus) cannot be scored here and are left out, with a note.
+    """
+    import dataclasses
+
+    from embedscope.data import DataError
+    from embedscope.judgments import merge_qrels, read_judgments
+
+    extra, dropped = {}, 0
+    for path in [paths] if isinstance(paths, str) else paths:
+        if not Path(path).exists():
+            raise DataError(path, "judgments file not found")
+        for qid, rels in read_judgments(path).items():
+            for did, grade in rels.items():
+                if qid in dataset.queries and did in dataset.corpus:
+                    extra.setdefault(qid, {})[did] = grade
+                else:
+                    dropped += 1
+    if dropped:
+        click.echo(f"judgments: {dropped} pair(s) name queries or documents not in this dataset; left out", err=True)
+    return dataclasses.replace(dataset, qrels=merge_qrels(dataset.qrels, extra))
 
 
 @click.command("run")
@@ -39,6 +67,11 @@ def load_data(config: dict):
 @click.option("--metric", "metrics", multiple=True, help="Metrics to report, e.g. ndcg@10 (repeatable).")
 @click.option("--index", help="Vector index spec [exact].")
 @click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), help="Vector similarity [cosine].")
+@click.option("--judgments", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra graded qrels merged over the dataset's, e.g. RUN_DIR/judgments/qrels.tsv (repeatable).")
+@click.option("--reference", "references", multiple=True, type=click.Path(),
+              help="MTEB result JSON file or folder: published scores shown beside yours (repeatable).")
+@click.option("--reference-task", help="MTEB task to compare with [guessed from the dataset name].")
 @click.option("--max-queries", type=int, help="Evaluate a sample of this many queries (quick look).")
 @click.option("--max-docs", type=int, help="Keep at most this many docs (judged docs always kept).")
 @click.option("--output", "-o", help="Folder that receives run directories [embedscope-runs].")
@@ -66,8 +99,15 @@ def command(config_path, columns, quiet, **options):
         cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
         log=lambda msg: click.echo(msg, err=True) if not quiet else None,
     )
-    comparison.settings["source"] = {key: config.get(key) for key in
-                                     ("data", "split", "corpus", "queries", "qrels", "columns", "max_queries", "max_docs")}
+    # Paths are recorded absolute, so the run directory can be read back (report, serve) from anywhere.
+    source = {key: config.get(key) for key in ("split", "columns", "max_queries", "max_docs")}
+    for key in ("data", "corpus", "queries", "qrels"):
+        source[key] = str(Path(config[key]).resolve()) if config.get(key) else None
+    if config.get("judgments"):
+        source["judgments"] = [str(Path(p).resolve()) for p in config["judgments"]]
+    comparison.settings["source"] = source
+    comparison.settings["reference_paths"] = [str(Path(p).resolve()) for p in config.get("references") or []]
+    comparison.settings["reference_task"] = config.get("reference_task")
     run_dir = new_run_dir(config["output"], dataset.name)
     write_outputs(comparison, run_dir)
     print_leaderboard(comparison)

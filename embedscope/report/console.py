@@ -28,6 +28,8 @@ def print_leaderboard(comparison, console: Console | None = None) -> None:
         analysis = analyse(comparison)
     if analysis:
         print_significance(analysis, console)
+    if analysis and analysis.get("references"):
+        print_references(analysis["references"], console)
 
 
 def print_significance(analysis: dict, console: Console | None = None) -> None:
@@ -55,3 +57,20 @@ def print_significance(analysis: dict, console: Console | None = None) -> None:
         for row in rows:
             d.add_row(*[escape(cell) for cell in row])
         console.print(d)
+
+
+def print_references(section: dict, console: Console) -> None:
+    t = Table(title=f"published {section['metric']} ({section['task']}) vs your data", header_style="bold")
+    for name in ("model", "published", "your data", "source"):
+        t.add_column(name, justify="left" if name in ("model", "source") else "right", no_wrap=True)
+    for r in section["models"]:
+        t.add_row(r["model"], "—" if r["reference"] is None else f"{r['reference']:.4f}", f"{r['own']:.4f}", r["source"] or "—")
+    for r in section["reference_only"]:
+        value = r["metrics"].get(section["metric"])
+        t.add_row(f"{r['model']} (reference only)", "—" if value is None else f"{value:.4f}", "not run here", r["source"])
+    console.print(t)
+    ag = section["agreement"]
+    if ag["kendall_tau"] is not None:
+        console.print(f"rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}")
+    if ag["warning"]:
+        console.print(f"[yellow]⚠ {ag['warning']}[/yellow]")

@@ -146,6 +146,25 @@ def summary_markdown(comparison, analysis: dict | None = None) -> str:
     ]
     if analysis:
         parts += [statistics_markdown(analysis, comparison.metrics)]
+    if analysis and analysis.get("references"):
+        parts += [references_markdown(analysis["references"]), ""]
     for section in comparison.settings.get("extra_markdown", []):
         parts += [section, ""]
     return "\n".join(parts)
+
+
+def references_markdown(section: dict) -> str:
+    """Published scores beside this data's, with the rank agreement and its warning."""
+    metric, task = section["metric"], section["task"]
+    rows = [[r["model"], fmt(r["reference"]), fmt(r["own"]), r["source"] or "—"] for r in section["models"]]
+    rows += [[f"{r['model']} (reference only)", fmt(r["metrics"].get(metric)), "not run here", r["source"]]
+             for r in section["reference_only"]]
+    ag = section["agreement"]
+    lines = [f"## Published scores vs your data ({task}, {metric})", "",
+             table(["model", f"published {metric}", f"your data {metric}", "source"], rows), ""]
+    if ag["kendall_tau"] is not None:
+        rho = f", Spearman's rho {ag['spearman_rho']:.2f}" if len(ag["rows"]) >= 3 else ""
+        lines.append(f"Rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}{rho}.")
+    if ag["warning"]:
+        lines += ["", f"> ⚠ {ag['warning']}"]
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from embedscope.references import reference_section
 from embedscope.report.markdown import summary_markdown
 from embedscope.stats import analyse
 
@@ -85,6 +86,10 @@ def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
              "summary": run_dir / "summary.md"}
     # Kept on the comparison so the console shows the same numbers without computing them again.
     analysis = comparison.analysis = analyse(comparison)
+    references = reference_section(comparison, comparison.settings.get("reference_paths") or (),
+                                   comparison.settings.get("reference_task"))
+    if references:
+        analysis["references"] = references
     atomic_write(paths["results"], json.dumps(results_dict(comparison, analysis), indent=2, default=str))
     with open(paths["per_query"], "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["model", "query_id", *comparison.metrics])

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import click
+
+
+@click.command("serve")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind (127.0.0.1 or ::1).")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Hits shown per model at first.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+def command(run_dir, host, port, k, open_browser):
+    """Browse queries, compare models side by side and judge hits in a local web app.
+
+    Judgments are saved as graded qrels (2 relevant, 1 partly, 0 not) in RUN_DIR/judgments/qrels.tsv;
+    score them with `embedscope run ... --judgments RUN_DIR/judgments/qrels.tsv`.
+    """
+    from embedscope.webui import Explorer, WebApp, make_server
+    from embedscope.webui.server import LOOPBACK
+
+    if host not in LOOPBACK:  # say so before the (slow) dataset reload
+        raise click.BadParameter(f"{host}: serve binds a loopback address only (127.0.0.1, ::1)", param_hint="--host")
+    click.echo(f"loading {run_dir} ...", err=True)
+    app = WebApp(Explorer(run_dir), k=k)
+    server = make_server(app, host, port)
+    click.echo(f"embedscope serve: open {server.url}")
+    click.echo(f"judgments go to {app.explorer.judgments.path}; Ctrl-C stops", err=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,111 @@
+"""Human relevance judgments saved as graded qrels (BEIR TSV), the format every `embedscope run` reads.
+
+Grades follow the common 3-level scale: 2 = relevant, 1 = partly relevant, 0 = not relevant.
+The file is rewritten whole on every change through a temp file, fsync and os.replace (then the folder
+is fsynced), so a crash or a kill at any moment leaves either the old file or the new one, never half.
+A lock file serialises writers, so two browser tabs or two `embedscope serve` processes cannot lose
+each other's judgments.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+GRADES = {2: "relevant", 1: "partly relevant", 0: "not relevant"}
+HEADER = "query-id\tcorpus-id\tscore\n"
+JUDGMENTS_FILE = Path("judgments") / "qrels.tsv"
+
+
+def judgments_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / JUDGMENTS_FILE
+
+
+def read_judgments(path: str | Path) -> dict[str, dict[str, int]]:
+    """qrels[qid][docid] = grade from a judgments file; an absent file means no judgments yet."""
+    from embedscope.data.readers import read_qrels_tsv
+
+    path = Path(path)
+    if not path.exists():
+        return {}
+    qrels: dict[str, dict[str, int]] = {}
+    for _line, qid, did, grade in read_qrels_tsv(path):
+        qrels.setdefault(qid, {})[did] = grade  # later lines win: the file is a set, not a log
+    return qrels
+
+
+def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
+    lines = [HEADER]
+    for qid in qrels:
+        for did, grade in qrels[qid].items():
+            lines.append(f"{qid}\t{did}\t{grade}\n")
+    return "".join(lines)
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Temp file beside the target + fsync + os.replace + fsync of the folder: all or nothing, on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable; not every platform can open a folder
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _check_id(value, what: str) -> str:
+    if not isinstance(value, str) or not value or value != value.strip() or any(c in value for c in "\t\r\n"):
+        raise ValueError(f"invalid {what} {value!r}: ids are non-empty strings without tabs, newlines or edge spaces")
+    return value
+
+
+class JudgmentStore:
+    """The judgments of one run directory (`judgments/qrels.tsv`), safe to share between threads and processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
+
+    def load(self) -> dict[str, dict[str, int]]:
+        return read_judgments(self.path)
+
+    def set(self, query_id: str, doc_id: str, grade: int | None) -> dict[str, dict[str, int]]:
+        """Record (or, with grade None, withdraw) one judgment; returns all judgments after the change."""
+        _check_id(query_id, "query id")
+        _check_id(doc_id, "document id")
+        if grade is not None and (isinstance(grade, bool) or grade not in GRADES):
+            raise ValueError(f"grade must be one of {sorted(GRADES)} (or null to clear), got {grade!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:  # re-read under the lock: another writer may have saved since we last looked
+            qrels = self.load()
+            if grade is None:
+                qrels.get(query_id, {}).pop(doc_id, None)
+                if query_id in qrels and not qrels[query_id]:
+                    del qrels[query_id]
+            else:
+                qrels.setdefault(query_id, {})[doc_id] = int(grade)
+            write_durably(self.path, format_qrels(qrels))
+        return qrels
+
+
+def merge_qrels(base: dict[str, dict[str, int]], extra: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Dataset qrels with extra judgments on top: a judgment of a pair already graded replaces its grade."""
+    merged = {q: dict(rels) for q, rels in base.items()}
+    for qid, rels in extra.items():
+        merged.setdefault(qid, {}).update(rels)
+    return merged

@@ -1,0 +1,127 @@
+"""One run directory seen query by query: per-query metrics and every model's top-k side by side.
+
+Both the HTML report and the web app read through this, so a hit is marked the same way everywhere:
+a human judgment (judgments/qrels.tsv, grades 2/1/0) wins; otherwise the dataset's qrels decide, with
+the top grade of the dataset = relevant (✅), lower positive grades = partly relevant (⚪), a judged 0 = not
+relevant (❌) and a pair absent from the qrels = unjudged (?).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from embedscope.judgments import JudgmentStore, judgments_path
+from embedscope.rundir import read_dataset, read_results, read_runs
+
+MARKS = {"relevant": "✅", "partly": "⚪", "not": "❌", "unjudged": "?"}
+JUDGMENT_MARK = {2: "relevant", 1: "partly", 0: "not"}
+
+
+def read_per_query(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]:
+    """per_query.csv as values[model][qid][metric]; empty when the run had no qrels."""
+    path = Path(run_dir) / "per_query.csv"
+    values: dict[str, dict[str, dict[str, float]]] = {}
+    if not path.exists():
+        return values
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            model, qid = row.pop("model"), row.pop("query_id")
+            values.setdefault(model, {})[qid] = {m: float(v) for m, v in row.items() if v not in (None, "")}
+    return values
+
+
+def mark_for(grade: int | None, top_grade: int) -> str:
+    if grade is None:
+        return "unjudged"
+    if grade <= 0:
+        return "not"
+    return "relevant" if grade >= top_grade else "partly"
+
+
+class Explorer:
+    """Queries, per-query metrics and side-by-side top-k of one run directory (dataset reloaded once)."""
+
+    def __init__(self, run_dir: str | Path, dataset=None):
+        self.run_dir = Path(run_dir)
+        self.results = read_results(self.run_dir)
+        self.runs = read_runs(self.run_dir)
+        self.dataset_problem: str | None = None
+        self.dataset = dataset if dataset is not None else self._reload_dataset()
+        self.per_query = read_per_query(self.run_dir)
+        self.metrics: list[str] = list(self.results.get("metrics") or [])
+        self.main_metric = self.metrics[0] if self.metrics else None
+        self.models = [m["name"] for m in self.results.get("models", []) if m["name"] in self.runs]
+        grades = [g for rels in self.dataset.qrels.values() for g in rels.values()]
+        self.top_grade = max(grades) if grades and max(grades) > 0 else 1
+        self.judgments = JudgmentStore(judgments_path(self.run_dir))
+
+    def _reload_dataset(self):
+        """The run's dataset; if it moved or is gone, ids and scores only (the problem is kept to show)."""
+        from embedscope.config import ConfigError
+        from embedscope.data import Dataset, DataError
+
+        try:
+            return read_dataset(self.run_dir)
+        except (DataError, ConfigError, OSError, KeyError) as e:
+            self.dataset_problem = f"dataset not reloaded ({e}): query and document texts and grades are missing"
+            queries = {q: "" for run in self.runs.values() for q in run.scores}
+            name = (self.results.get("dataset") or {}).get("name", self.run_dir.name)
+            return Dataset(name=name, corpus={}, queries=queries, qrels={})
+
+    def query_ids(self) -> list[str]:
+        """The dataset's queries, in its order, then any query only the runs know."""
+        ids = list(self.dataset.queries)
+        seen = set(ids)
+        for run in self.runs.values():
+            ids += [q for q in run.scores if q not in seen and not seen.add(q)]
+        return ids
+
+    def query_list(self, judged: dict | None = None) -> list[dict]:
+        judged = self.judgments.load() if judged is None else judged
+        rows = []
+        for qid in self.query_ids():
+            main = {m: self.per_query.get(m, {}).get(qid, {}).get(self.main_metric) for m in self.models}
+            known = [v for v in main.values() if v is not None]
+            rows.append({
+                "id": qid,
+                "text": self.dataset.queries.get(qid, ""),
+                "metric": main,
+                "spread": (max(known) - min(known)) if len(known) > 1 else None,
+                "relevant": sum(1 for g in self.dataset.qrels.get(qid, {}).values() if g > 0),
+                "judged": len(judged.get(qid, {})),
+            })
+        return rows
+
+    def side_by_side(self, qid: str, k: int = 10, max_chars: int | None = None, judged: dict | None = None) -> dict:
+        """Every model's top-k for one query, each hit with its text, grade and mark."""
+        if qid not in self.dataset.queries and not any(qid in r.scores for r in self.runs.values()):
+            raise KeyError(qid)
+        judged = (self.judgments.load() if judged is None else judged).get(qid, {})
+        qrels = self.dataset.qrels.get(qid, {})
+        columns = []
+        for name in self.models:
+            hits = []
+            for rank, (did, score) in enumerate(self.runs[name].ranked(qid, k), start=1):
+                hits.append({"rank": rank, "doc_id": did, "score": score, **self.hit_marks(did, qrels, judged),
+                             **self.document(did, max_chars)})
+            columns.append({"model": name, "metrics": self.per_query.get(name, {}).get(qid, {}), "hits": hits})
+        shown = {h["doc_id"] for c in columns for h in c["hits"]}
+        missed = [did for did, g in qrels.items() if g > 0 and did not in shown]
+        return {
+            "id": qid, "text": self.dataset.queries.get(qid, ""), "k": k, "columns": columns,
+            "relevant_not_shown": len(missed),
+        }
+
+    def hit_marks(self, did: str, qrels: dict, judged: dict) -> dict:
+        grade, judgment = qrels.get(did), judged.get(did)
+        mark = JUDGMENT_MARK[judgment] if judgment is not None else mark_for(grade, self.top_grade)
+        return {"grade": grade, "judgment": judgment, "mark": mark, "symbol": MARKS[mark]}
+
+    def document(self, did: str, max_chars: int | None) -> dict:
+        doc = self.dataset.corpus.get(did)
+        if doc is None:
+            return {"title": "", "text": "", "missing": True}
+        text = doc.text
+        cut = max_chars is not None and len(text) > max_chars
+        return {"title": doc.title, "text": text[:max_chars] + "…" if cut else text, "truncated": cut}

@@ -1,0 +1,225 @@
+"""`embedscope serve`: token-guarded JSON API, side-by-side data, judgments saved as graded qrels, and reused by `run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from embedscope.cli import cli
+from embedscope.judgments import JudgmentStore, read_judgments
+
+
+def make_tiny_beir(folder: Path) -> Path:
+    """Six graded queries over thirty short docs; query i shares words with docs i and i+6."""
+    (folder / "qrels").mkdir(parents=True)
+    topics = ["vaccine trial", "protein folding", "gene expression", "sleep apnea", "bone density", "heart rhythm"]
+    docs = [{"_id": f"d{i}", "title": f"{topics[i % 6]} study {i}", "text": f"notes on {topics[i % 6]} number {i}"}
+            for i in range(30)]
+    docs[1]["text"] += ' <img src=x onerror=alert("xss")>'
+    queries = [{"_id": f"q{i}", "text": f"{t} results <script>alert({i})</script>"} for i, t in enumerate(topics)]
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(d) + "\n" for d in docs)
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(q) + "\n" for q in queries)
+    rows = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{i}\t2" for i in range(6)] + [f"q{i}\td{i + 6}\t1" for i in range(6)]
+    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def embedscope_run(tmp: Path, *args: str) -> Path:
+    result = CliRunner().invoke(cli, ["run", *args, "-o", str(tmp / "runs"), "--cache", str(tmp / "cache"), "-q"],
+                                standalone_mode=False, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return Path(result.return_value)
+
+
+@pytest.fixture()
+def tiny_run(tmp_path) -> Path:
+    return embedscope_run(tmp_path, "--data", str(make_tiny_beir(tmp_path / "tiny")), "-m", "bm25", "-m", "tokenlearn")
+
+
+@pytest.fixture()
+def app_server(tiny_run):
+    from embedscope.webui import Explorer, WebApp, serve_in_thread
+
+    app = WebApp(Explorer(tiny_run), k=5)
+    server, thread = serve_in_thread(app)
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def request(url: str, body=None, content_type="application/json", method=None):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def get_json(url: str):
+    status, _, body = request(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_token_guards_every_path(app_server):
+    base = app_server.url
+    host = base.split("/")[2]
+    token = app_server.app.token
+    assert len(token) >= 24 and base == f"http://{host}/{token}/"
+    assert host.startswith("127.0.0.1:")
+    for path in ["", "api/queries", f"{token[:-1]}/api/queries", f"{token}x/api/queries", f"x/{token}/api/queries",
+                 f"api/queries?token={token}"]:
+        status, _, _ = request(f"http://{host}/{path}")
+        assert status == 403, path
+    status, _, _ = request(f"http://{host}/nottoken/api/judgments", {"query_id": "q0", "doc_id": "d0", "grade": 2})
+    assert status == 403
+    assert not app_server.app.explorer.judgments.path.exists()
+    status, headers, page = request(base)
+    assert status == 200 and b"<script src=\"app.js\"></script>" in page
+    assert "default-src 'none'" in headers["Content-Security-Policy"] and headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, _ = request(base + "explorer.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+
+
+def test_queries_and_side_by_side_follow_the_runs(app_server, tiny_run):
+    from embedscope.rundir import read_dataset, read_runs
+
+    base, runs, dataset = app_server.url, read_runs(tiny_run), read_dataset(tiny_run)
+    summary = get_json(base + "api/summary")
+    assert summary["models"] == [m["name"] for m in json.loads((tiny_run / "results.json").read_text())["models"]]
+    rows = get_json(base + "api/queries")["queries"]
+    assert [r["id"] for r in rows] == list(dataset.queries)
+    assert rows[0]["text"] == dataset.queries["q0"]  # raw text: the page puts it in with textContent
+    page = get_json(base + "api/query?id=q0&k=3")
+    for column in page["columns"]:
+        assert [h["doc_id"] for h in column["hits"]] == [d for d, _ in runs[column["model"]].ranked("q0", 3)]
+        for hit in column["hits"]:
+            assert hit["symbol"] == {2: "✅", 1: "⚪", None: "?"}[dataset.qrels["q0"].get(hit["doc_id"])]
+    assert request(base + "api/query?id=nope")[0] == 404
+    assert request(base + "api/query?id=q0&k=abc")[0] == 400
+
+
+def test_judgments_saved_as_graded_qrels(app_server, tiny_run):
+    base = app_server.url
+    path = tiny_run / "judgments" / "qrels.tsv"
+    status, _, body = request(base + "api/judgments", {"query_id": "q0", "doc_id": "d3", "grade": 2})
+    assert status == 200 and json.loads(body)["total"] == 1
+    request(base + "api/judgments", {"query_id": "q0", "doc_id": "d0", "grade": 0})
+    request(base + "api/judgments", {"query_id": "q1", "doc_id": "d7", "grade": 1})
+    lines = path.read_text().splitlines()
+    assert lines[0] == "query-id\tcorpus-id\tscore"
+    assert sorted(lines[1:]) == ["q0\td0\t0", "q0\td3\t2", "q1\td7\t1"]
+    # the judgment now marks the hit, over the dataset's grade
+    marks = {h["doc_id"]: h["symbol"] for c in get_json(base + "api/query?id=q0&k=30")["columns"] for h in c["hits"]}
+    assert marks.get("d3") == "✅" and marks.get("d0") == "❌"
+    assert get_json(base + "api/queries")["queries"][0]["judged"] == 2
+    # withdraw a judgment with grade null
+    request(base + "api/judgments", {"query_id": "q1", "doc_id": "d7", "grade": None})
+    assert read_judgments(path) == {"q0": {"d3": 2, "d0": 0}}
+    # bad input is refused and changes nothing
+    for body in [{"query_id": "q0", "doc_id": "d3", "grade": 3}, {"query_id": "q0", "doc_id": "nope", "grade": 1},
+                 {"query_id": "zz", "doc_id": "d3", "grade": 1}, {"query_id": "q0", "doc_id": "d3", "grade": True}]:
+        assert request(base + "api/judgments", body)[0] == 400, body
+    assert request(base + "api/judgments", b"query_id=q0", content_type="application/x-www-form-urlencoded")[0] == 415
+    assert read_judgments(path) == {"q0": {"d3": 2, "d0": 0}}
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_concurrent_judgments_are_all_kept(tmp_path):
+    store = JudgmentStore(tmp_path / "judgments" / "qrels.tsv")
+    other = JudgmentStore(tmp_path / "judgments" / "qrels.tsv")  # a second server on the same run dir
+
+    def judge(worker):
+        for i in range(10):
+            (store if worker % 2 else other).set(f"q{worker}", f"d{i}", i % 3)
+
+    threads = [threading.Thread(target=judge, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert read_judgments(store.path) == {f"q{w}": {f"d{i}": i % 3 for i in range(10)} for w in range(6)}
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    store = JudgmentStore(tmp_path / "qrels.tsv")
+    store.set("q1", "d1", 2)
+    before = store.path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.set("q1", "d2", 1)
+    assert store.path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == ["qrels.tsv"]
+
+
+def test_next_run_uses_the_judgments(tiny_run, tmp_path):
+    from embedscope.rundir import read_dataset
+
+    store = JudgmentStore(tiny_run / "judgments" / "qrels.tsv")
+    store.set("q0", "d0", 0)   # was the relevant doc (2): now judged not relevant
+    store.set("q0", "d20", 2)  # unjudged before
+    store.set("q9", "d0", 2)   # a query this dataset lacks: left out with a note
+    results = json.loads((tiny_run / "results.json").read_text())
+    data = results["settings"]["source"]["data"]
+    again = embedscope_run(tmp_path, "--data", data, "-m", "bm25", "--judgments", str(store.path))
+    merged = read_dataset(again).qrels
+    assert merged["q0"]["d0"] == 0 and merged["q0"]["d20"] == 2 and "q9" not in merged
+    before = read_dataset(tiny_run).qrels
+    assert sum(map(len, merged.values())) == sum(map(len, before.values())) + 1
+    again_results = json.loads((again / "results.json").read_text())
+    assert again_results["dataset"]["judgments"] == results["dataset"]["judgments"] + 1
+    with pytest.raises(Exception, match="judgments file not found"):
+        CliRunner().invoke(cli, ["run", "--data", data, "-m", "bm25", "--judgments", str(tmp_path / "none.tsv"),
+                                 "-o", str(tmp_path / "r2"), "-q"], standalone_mode=False, catch_exceptions=False)
+
+
+@pytest.fixture()
+def serve_process(tiny_run):
+    """`embedscope serve` as a user starts it; stopped by its PID."""
+    command = [sys.executable, "-c", "import sys; from embedscope.cli import main; sys.argv[0] = 'embedscope'; main()",
+               "serve", str(tiny_run), "--port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_serve_command_prints_a_working_url(serve_process):
+    line = serve_process.stdout.readline()
+    assert "open http://127.0.0.1:" in line, line
+    url = line.split("open ", 1)[1].strip()
+    assert get_json(url + "api/summary")["dataset"]
+    assert request(url.rsplit("/", 2)[0] + "/api/summary")[0] == 403
+
+
+def test_serve_refuses_non_loopback_hosts(tiny_run):
+    result = CliRunner().invoke(cli, ["serve", str(tiny_run), "--host", "0.0.0.0"], standalone_mode=False)
+    assert result.exit_code != 0 and "loopback" in str(result.exception)
+    from embedscope.webui import Explorer, WebApp, make_server
+
+    with pytest.raises(ValueError, match="loopback"):
+        make_server(WebApp(Explorer(tiny_run)), host="0.0.0.0")
