@@ -62,10 +62,10 @@ def model_info(model) -> dict:
     return info
 
 
-def retriever_for(model, cache: EmbeddingCache, index: str, metric: str):
+def retriever_for(model, cache: EmbeddingCache, index: str, metric: str, chunk_tokens: int | None = None):
     if hasattr(model, "retrieve"):
         return model
-    return DenseRetriever(model, cache, index=index, metric=metric)
+    return DenseRetriever(model, cache, index=index, metric=metric, chunk_tokens=chunk_tokens)
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -87,6 +87,7 @@ def compare(
     cache_dir: str | Path = ".embedscope-cache",
     index: str = "exact",
     similarity: str = "cosine",
+    chunk_tokens: int | None = None,
     log=print,
 ) -> Comparison:
     if not models:
@@ -100,7 +101,7 @@ def compare(
         model.name = name
         log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
         started = time.perf_counter()
-        run = retriever_for(model, cache, index, similarity).retrieve(dataset, depth)
+        run = retriever_for(model, cache, index, similarity, chunk_tokens).retrieve(dataset, depth)
         seconds = time.perf_counter() - started
         evaluation = evaluate(dataset.qrels, run, metrics) if dataset.has_qrels else None
         info = model_info(model) | {"seconds": seconds}
@@ -108,5 +109,6 @@ def compare(
         if emb and emb["encoded"] and emb["encode_seconds"] > 0:
             info["docs_per_second"] = emb["encoded"] / emb["encode_seconds"]
         results.append(Result(name, spec, run, evaluation, info))
-    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(cache_dir)}
+    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(cache_dir),
+                "chunk_tokens": chunk_tokens}
     return Comparison(dataset, metrics, results, k, settings)

@@ -9,7 +9,7 @@ import yaml
 
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
-        "judgments", "references", "reference_task"}
+        "judgments", "references", "reference_task", "chunk_tokens"}
 
 
 class ConfigError(ValueError):

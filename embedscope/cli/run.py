@@ -69,6 +69,7 @@ def add_judgments(dataset, paths):
 @click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), help="Vector similarity [cosine].")
 @click.option("--judgments", multiple=True, type=click.Path(dir_okay=False),
               help="Extra graded qrels merged over the dataset's, e.g. RUN_DIR/judgments/qrels.tsv (repeatable).")
+@click.option("--chunk-tokens", type=int, help="Split documents into chunks of about N tokens; a doc scores as its best chunk.")
 @click.option("--reference", "references", multiple=True, type=click.Path(),
               help="MTEB result JSON file or folder: published scores shown beside yours (repeatable).")
 @click.option("--reference-task", help="MTEB task to compare with [guessed from the dataset name].")
@@ -96,7 +97,7 @@ def command(config_path, columns, quiet, **options):
         click.echo("no qrels: runs are written, metrics need judgments (see `embedscope judge`)", err=True)
     comparison = compare(
         dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
-        cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
+        cache_dir=config["cache"], index=config["index"], similarity=config["similarity"], chunk_tokens=config.get("chunk_tokens"),
         log=lambda msg: click.echo(msg, err=True) if not quiet else None,
     )
     # Paths are recorded absolute, so the run directory can be read back (report, serve) from anywhere.
