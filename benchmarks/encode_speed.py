@@ -1,0 +1,99 @@
+"""CPU encode speed: ONNX Runtime (int8, length-sorted batches) vs plain SentenceTransformer.encode, MiniLM on SciFact.
+
+    python benchmarks/encode_speed.py                     # full SciFact corpus (5,183 docs)
+    python benchmarks/encode_speed.py --max-docs 500      # quicker look (queries judged on the kept docs)
+
+Both sides run in this one process on the same texts with the same thread count and batch size, after a
+warm-up; only document encoding is timed. Target: >= 3x docs/s at <= 0.5% relative nDCG@10 loss. The script
+prints the measured ratio and delta and says whether the target is met; it never asserts.
+Note: SentenceTransformer.encode already sorts each call's texts by length, so the speed-up shown here comes
+from ONNX Runtime and int8 weights, not from sorting alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPEED_TARGET = 3.0
+NDCG_LOSS_TARGET = 0.005  # relative
+
+
+def ndcg10(dataset, doc_vectors, query_vectors) -> float:
+    from embedscope.index import ExactIndex
+    from embedscope.metrics import evaluate
+    from embedscope.runs import Run
+
+    index = ExactIndex("cosine")
+    index.add(doc_vectors)
+    scores, positions = index.search(query_vectors, 10)
+    run = Run.from_topk("run", dataset.query_ids, dataset.doc_ids, scores, positions)
+    return evaluate(dataset.qrels, run, ["ndcg@10"]).mean["ndcg@10"]
+
+
+def timed(encode, texts, warmup: int = 32) -> tuple[np.ndarray, float]:
+    encode(texts[:warmup])
+    started = time.perf_counter()
+    vectors = encode(texts)
+    return np.asarray(vectors, dtype=np.float32), time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"))
+    parser.add_argument("--max-docs", type=int, help="keep this many docs (judged docs first) for a quicker run")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both sides [all CPUs]")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from embedscope.data import load_beir
+    from embedscope.models import load_model
+    from embedscope.models.sentence_transformers import bundled_minilm_path
+
+    if not Path(args.data).is_dir():
+        print(f"SciFact not found at {args.data} (pass --data)", file=sys.stderr)
+        return 2
+    dataset = load_beir(args.data)
+    if args.max_docs:
+        dataset = dataset.subset(n_queries=None, n_docs=args.max_docs, seed=0)
+    docs, queries = dataset.doc_texts, dataset.query_texts
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("EMBEDSCOPE_ONNX_DIR", str(Path(tempfile.gettempdir()) / "embedscope-onnx"))
+    print(f"{len(docs):,} docs, {len(queries):,} queries; {args.threads} threads, batch {args.batch_size}; "
+          f"CPU: {os.cpu_count()} logical")
+
+    rows = []
+    st = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
+    plain = lambda t: st.encode(t, batch_size=args.batch_size, show_progress_bar=False)  # noqa: E731
+    vectors, seconds = timed(plain, docs)
+    rows.append(("SentenceTransformer.encode (PyTorch fp32)", seconds, ndcg10(dataset, vectors, plain(queries))))
+    for label, spec in (("ONNX Runtime fp32, length-sorted", "onnx:minilm"),
+                        ("ONNX Runtime int8, length-sorted", "onnx:minilm?quantize=int8")):
+        model = load_model(f"{spec}{'&' if '?' in spec else '?'}threads={args.threads}&batch_size={args.batch_size}")
+        vectors, seconds = timed(model.encode_documents, docs)
+        rows.append((label, seconds, ndcg10(dataset, vectors, model.encode_queries(queries))))
+
+    base_seconds, base_ndcg = rows[0][1], rows[0][2]
+    print(f"\n{'encoder':45} {'docs/s':>9} {'speed-up':>9} {'nDCG@10':>8} {'delta':>8} {'rel.':>7}")
+    for label, seconds, score in rows:
+        print(f"{label:45} {len(docs) / seconds:9.1f} {base_seconds / seconds:8.2f}x {score:8.4f} "
+              f"{score - base_ndcg:+8.4f} {(score - base_ndcg) / base_ndcg:+7.2%}")
+    _, int8_seconds, int8_ndcg = rows[-1]
+    ratio, loss = base_seconds / int8_seconds, (base_ndcg - int8_ndcg) / base_ndcg
+    met = ratio >= SPEED_TARGET and loss <= NDCG_LOSS_TARGET
+    print(f"\nint8 vs PyTorch: {ratio:.2f}x docs/s, nDCG@10 loss {loss:+.2%} (target >= {SPEED_TARGET:g}x at "
+          f"<= {NDCG_LOSS_TARGET:.1%} loss): {'MET' if met else 'NOT MET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Recommendation: Pareto front of quality / cost / latency, constraints, and a reason for every model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from embedscope.recommend import Candidate, candidates_from, dominates, pareto_front, recommend
+
+
+def make(name, quality, cost, latency, dim=384, languages=("en",)):
+    return Candidate(name, quality, cost, "CPU", latency, dim, list(languages))
+
+
+def brute_front(cands):
+    """Pareto front by the definition, checked on every pair."""
+    front = []
+    for c in cands:
+        if not any(o.quality >= c.quality and o.cost_usd <= c.cost_usd and o.latency_ms <= c.latency_ms
+                   and (o.quality, o.cost_usd, o.latency_ms) != (c.quality, c.cost_usd, c.latency_ms) for o in cands):
+            front.append(c.name)
+    return front
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pareto_front_matches_definition(seed):
+    import random
+
+    rng = random.Random(seed)
+    cands = [make(f"m{i}", round(rng.random(), 2), round(rng.random() * 10, 1), round(rng.random() * 50, 1)) for i in range(12)]
+    assert [c.name for c in pareto_front(cands)] == brute_front(cands)
+
+
+def test_constraints_and_reasons():
+    cands = [make("big", 0.70, 5.0, 40.0, dim=1024), make("mid", 0.65, 1.0, 8.0), make("small", 0.55, 0.1, 1.0, dim=64),
+             make("worse", 0.50, 2.0, 9.0), make("zh-only", 0.80, 0.5, 2.0, languages=("zh",))]
+    advice = recommend(cands, max_latency_ms=20, max_dim=768, language="en")
+    by = {m["name"]: m for m in advice["models"]}
+    assert advice["chosen"] == "mid"
+    assert by["big"]["status"] == "excluded" and any("latency 40.0 ms" in r for r in by["big"]["reasons"])
+    assert any("dimension 1024" in r for r in by["big"]["reasons"])
+    assert by["zh-only"]["status"] == "excluded" and "do not include en" in by["zh-only"]["reasons"][0]
+    assert by["worse"]["status"] == "dominated" and "dominated by mid" in by["worse"]["reasons"][0]
+    assert by["small"]["status"] == "pareto" and "cheaper" in by["small"]["reasons"][0]
+    assert all(m["reasons"] for m in advice["models"])  # nobody left without a why
+
+
+def test_missing_measurement_never_wins():
+    a, b = make("measured", 0.6, 1.0, 5.0), Candidate("unmeasured", 0.6, None, None, None, 384)
+    assert dominates(a, b) and not dominates(b, a)
+    advice = recommend([a, b], max_latency_ms=100)
+    assert advice["chosen"] == "measured"
+    assert "latency not measured" in next(m for m in advice["models"] if m["name"] == "unmeasured")["reasons"][0]
+
+
+def test_no_feasible_model():
+    advice = recommend([make("a", 0.6, 1.0, 50.0)], max_latency_ms=10)
+    assert advice["chosen"] is None
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    """A run directory as `embedscope run` + `embedscope bench --run-dir` leave it (the parts recommend reads)."""
+    results = {"metrics": ["ndcg@10", "recall@100"], "dataset": {"documents": 1000}, "models": [
+        {"name": "minilm", "info": {"dim": 384}, "run": {"kind": "dense"}, "metrics": {"ndcg@10": 0.64}},
+        {"name": "static", "info": {"dim": 64}, "run": {"kind": "dense"}, "metrics": {"ndcg@10": 0.50}},
+        {"name": "bm25", "info": {}, "run": {"kind": "bm25"}, "metrics": {"ndcg@10": 0.66}}]}
+    row = lambda name, hw, tps: {"name": name, "kind": "self-hosted", "hardware": hw, "texts_per_second": tps,  # noqa: E731
+                                 "usd_per_hour": 0.09, "usd_per_1k_texts": 0.09 / (3.6 * tps)}
+    perf = {"dataset": {"documents": 1000}, "cost": {"min_billed_hours": 1.0, "rows": [
+        row("minilm", "CPU", 40.0), row("static", "CPU", 5000.0)]}, "models": [
+        {"name": "minilm", "speed": {"dim": 384, "query_latency_ms": {"p95": 9.0}}, "languages": ["en"]},
+        {"name": "static", "speed": {"dim": 64, "query_latency_ms": {"p95": 0.3}}, "languages": None}]}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    (tmp_path / "perf.json").write_text(json.dumps(perf))
+    return tmp_path
+
+
+def test_cost_is_recomputed_at_scale(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    perf = json.loads((run_dir / "perf.json").read_text())
+    cands, metric, scale = candidates_from(results, perf, scale=1_000_000)
+    minilm = next(c for c in cands if c.name == "minilm")
+    assert metric == "ndcg@10" and scale == 1_000_000
+    assert minilm.cost_usd == pytest.approx(1_000_000 / 40 / 3600 * 0.09)  # past the minimum hour
+    assert next(c for c in cands if c.name == "static").cost_usd == pytest.approx(0.09)  # the minimum hour
+
+
+def test_recommend_cli(run_dir):
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    result = CliRunner().invoke(cli, ["recommend", str(run_dir), "--max-latency-ms", "5", "--max-dim", "128", "--json"])
+    assert result.exit_code == 0, result.output
+    advice = json.loads(result.output)
+    assert advice["chosen"] == "static"
+    reasons = {m["name"]: m["reasons"] for m in advice["models"]}
+    assert any("latency 9.0 ms" in r for r in reasons["minilm"])
+    assert any("latency not measured" in r for r in reasons["bm25"])  # no dim limit for a non-vector retriever
+    assert not any("dimension" in r for r in reasons["bm25"])
+    table = CliRunner().invoke(cli, ["recommend", str(run_dir)])
+    assert table.exit_code == 0 and "recommended: bm25" in table.output
+
+
+def test_recommend_needs_perf_for_latency(tmp_path):
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    (tmp_path / "results.json").write_text(json.dumps({"metrics": ["ndcg@10"], "models": []}))
+    result = CliRunner().invoke(cli, ["recommend", str(tmp_path), "--max-latency-ms", "5"])
+    assert result.exit_code != 0 and "embedscope bench --run-dir" in result.output
