@@ -55,9 +55,10 @@ class SentenceTransformerEmbedder:
 
     def prompts(self) -> dict[str, str | None]:
         own = getattr(self.model, "prompts", {}) or {}
+        # An empty prompt is no prompt: both spellings must give the same vectors and the same cache key.
         return {
-            "query": self.query_prompt if self.query_prompt is not None else own.get("query"),
-            "document": self.document_prompt if self.document_prompt is not None else own.get("document"),
+            "query": (self.query_prompt if self.query_prompt is not None else own.get("query")) or None,
+            "document": (self.document_prompt if self.document_prompt is not None else own.get("document")) or None,
         }
 
     def fingerprint(self) -> str:
