@@ -102,7 +102,7 @@ def test_explicit_options_win_and_missing_prompts_warn_into_results(e5_named_fol
     from embedscope.report.outputs import write_outputs
 
     model = load_model(f"st:{e5_named_folder}?query_prompt=&max_seq_length=128")
-    assert model.prompts()["query"] == "" and model.prompts()["document"] == "passage: "
+    assert model.prompts()["query"] is None and model.prompts()["document"] == "passage: "  # explicitly none
     assert model.max_seq_length == 128
     assert "expects query_prompt='query: '" in capsys.readouterr().err
     assert len(model.warnings) == 1
