@@ -63,6 +63,8 @@ def model_info(model) -> dict:
 
 
 def retriever_for(model, cache: EmbeddingCache, index: str, metric: str, chunk_tokens: int | None = None):
+    if hasattr(model, "bind"):  # pipelines: their dense stages share this run's cache, index and similarity
+        model.bind(cache, index, metric)
     if hasattr(model, "retrieve"):
         return model
     return DenseRetriever(model, cache, index=index, metric=metric, chunk_tokens=chunk_tokens)

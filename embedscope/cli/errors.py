@@ -13,7 +13,8 @@ EXPECTED = (DataError, ConfigError, CacheError, OSError, ValueError)
 
 def run_cli(group: click.Group) -> int:
     try:
-        group.main(standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit(code) instead of raising it.
+        code = group.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -25,4 +26,4 @@ def run_cli(group: click.Group) -> int:
     except EXPECTED as e:
         click.secho(f"error: {e}", fg="red", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0

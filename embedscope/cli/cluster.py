@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("cluster")
+@click.option("--data", required=True, help="BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv).")
+@click.option("--split", default="test", show_default=True, help="qrels split (for nDCG per cluster).")
+@click.option("--model", "-m", "model_spec", default="minilm", show_default=True, help="Embedding model spec.")
+@click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True)
+@click.option("--k", "k_text", default="2..20", show_default=True,
+              help="KMeans clusters: a number, a range swept by silhouette (2..20) or a list (4,8,16).")
+@click.option("--min-cluster-size", type=int, default=10, show_default=True, help="HDBSCAN's smallest cluster.")
+@click.option("--projection", type=click.Choice(["pca", "umap"]), default="pca", show_default=True)
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False),
+              help="TSV 'doc_id<TAB>label' of known classes: reports NMI/ARI of the clusters against them.")
+@click.option("--metric", default="ndcg@10", show_default=True, help="Metric averaged per cluster.")
+@click.option("--max-queries", type=int)
+@click.option("--max-docs", type=int)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", default="embedscope-runs", show_default=True)
+@click.option("--cache", default=".embedscope-cache", show_default=True)
+def command(data, split, model_spec, method, k_text, min_cluster_size, projection, labels, metric, max_queries,
+            max_docs, seed, output, cache):
+    """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML)."""
+    from embedscope.cache import EmbeddingCache
+    from embedscope.cli.run import load_data
+    from embedscope.clusters import hdbscan, kmeans_sweep, label_agreement, metric_by_cluster, parse_ks, project
+    from embedscope.clusters.plot import plot_data, write_plot
+    from embedscope.metrics import canonical, evaluate
+    from embedscope.models import load_model
+    from embedscope.report import new_run_dir
+    from embedscope.runs.dense import DenseRetriever
+
+    dataset = load_data({"data": data, "split": split, "max_queries": max_queries, "max_docs": max_docs})
+    model = load_model(model_spec)
+    if not hasattr(model, "encode_documents"):
+        raise click.BadParameter(f"'{model_spec}' is not an embedding model", param_hint="--model")
+    dense = DenseRetriever(model, EmbeddingCache(cache))
+    docs, queries, _ = dense.embed(dataset)
+    clustering = (kmeans_sweep(docs, parse_ks(k_text), seed) if method == "kmeans"
+                  else hdbscan(docs, min_cluster_size=min_cluster_size, seed=seed))
+    report = {"model": model.name, "method": method, "clusters": clustering.n_clusters,
+              "noise": int((clustering.labels < 0).sum()), "silhouette": clustering.silhouette,
+              "sweep": clustering.sweep, "sizes": {int(c): int((clustering.labels == c).sum())
+                                                   for c in sorted(set(clustering.labels.tolist()))}}
+    query_clusters = {}
+    if clustering.n_clusters:
+        query_clusters = dict(zip(dataset.query_ids, clustering.assign(queries, 1)[:, 0].tolist()))
+    if dataset.has_qrels and query_clusters:
+        metric = canonical(metric)
+        evaluation = evaluate(dataset.qrels, dense.retrieve(dataset, 100), [metric])
+        report[f"{metric}_by_cluster"] = metric_by_cluster(evaluation.per_query[metric], query_clusters)
+        report[metric] = evaluation.mean[metric]
+    if labels:
+        known = _read_labels(labels)
+        pairs = [(known[d], c) for d, c in zip(dataset.doc_ids, clustering.labels) if d in known]
+        if not pairs:
+            raise click.BadParameter(f"{labels}: no document id matches the corpus", param_hint="--labels")
+        report["labels"] = label_agreement([t for t, _ in pairs], [c for _, c in pairs]) | {"documents": len(pairs)}
+    doc_xy, query_xy = project(docs, queries, projection, seed)
+    data_ = plot_data(dataset.doc_ids, dataset.doc_texts, doc_xy, clustering.labels, dataset.query_ids,
+                      dataset.query_texts, query_xy, query_clusters)
+    run_dir = new_run_dir(output, dataset.name)
+    paths = write_plot(data_, run_dir, title=f"{dataset.name}: {model.name} ({method}, {projection})")
+    (run_dir / "clusters_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    click.echo(f"{model.name}: {clustering.n_clusters} clusters ({method}), silhouette "
+               f"{clustering.silhouette if clustering.silhouette is None else round(clustering.silhouette, 3)}")
+    for row in clustering.sweep:
+        click.echo(f"  k={row['k']:<3} silhouette={row['silhouette']:.3f}" if row["silhouette"] is not None else f"  k={row['k']}")
+    if "labels" in report:
+        click.echo(f"vs labels: NMI {report['labels']['nmi']:.3f}  ARI {report['labels']['ari']:.3f}")
+    click.echo(f"map: {paths['html']}")
+    return run_dir
+
+
+def _read_labels(path: str) -> dict[str, str]:
+    from embedscope.data import DataError
+
+    out = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\r").split("\t")
+        if len(parts) != 2:
+            raise DataError(path, "expected 'doc_id<TAB>label'", number)
+        out[parts[0]] = parts[1]
+    return out

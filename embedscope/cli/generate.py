@@ -1,0 +1,104 @@
+"""`embedscope generate-queries`: queries (and one-document qrels) generated from a corpus that has none."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import click
+
+
+def read_corpus(data: str | None, corpus: str | None):
+    from embedscope.data.beir import _find, read_corpus_jsonl
+    from embedscope.data.errors import DataError
+
+    if corpus:
+        return read_corpus_jsonl(Path(corpus))
+    if not data:
+        raise click.UsageError("name the documents with --data DIR (BEIR folder) or --corpus FILE (corpus.jsonl)")
+    if not Path(data).is_dir():
+        raise DataError(data, "dataset folder not found")
+    return read_corpus_jsonl(_find(Path(data), "corpus"))
+
+
+def llm_client(url: str | None, model: str | None, api_key_env: str, option: str):
+    from embedscope.noqrels import ChatClient
+
+    if not url or not model:
+        raise click.UsageError(f"{option} needs both a URL and a model name")
+    return ChatClient(url, model, api_key=os.environ.get(api_key_env))
+
+
+@click.command("generate-queries")
+@click.option("--data", help="BEIR folder whose corpus.jsonl[.gz] is used (queries and qrels are not needed).")
+@click.option("--corpus", help="A BEIR corpus.jsonl[.gz] file instead of --data.")
+@click.option("--generator", type=click.Choice(["llm", "terms", "title"]), default="llm", show_default=True,
+              help="llm: an OpenAI-compatible chat model; terms/title: offline, no LLM (weaker, lexical).")
+@click.option("--llm-url", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--llm-model", help="Chat model name on that server.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
+@click.option("--num-docs", type=int, help="Generate from a random sample of this many documents [all].")
+@click.option("--per-doc", type=int, default=1, show_default=True, help="Queries asked for per document (LLM).")
+@click.option("--max-docs", type=int, help="Keep a random sample of this many documents as the corpus (sampled docs kept).")
+@click.option("--filter-model", default="bm25", show_default=True,
+              help="Retriever for the round-trip check (a query is kept only if it finds its source document); 'none' turns it off.")
+@click.option("--top-n", type=int, default=20, show_default=True, help="Round trip: the source document must be in this top-N.")
+@click.option("--min-words", type=int, default=3, show_default=True)
+@click.option("--max-words", type=int, default=40, show_default=True)
+@click.option("--max-copied-words", type=int, default=8, show_default=True,
+              help="Drop queries that copy a longer run of consecutive words from the passage body.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache (dense round-trip models).")
+@click.option("--output", "-o", required=True, help="Folder to write: corpus.jsonl, queries.jsonl, qrels/generated.tsv.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, per_doc, max_docs, filter_model,
+            top_n, min_words, max_words, max_copied_words, seed, cache, output, quiet):
+    """Generate queries from documents so a corpus without qrels can be evaluated.
+
+    Each kept query is judged relevant (grade 1) to the document it came from; evaluate with
+    `embedscope run --data OUTPUT --split generated`.
+    """
+    from embedscope import progress
+    from embedscope.cache import EmbeddingCache
+    from embedscope.compare import retriever_for
+    from embedscope.models import load_model
+    from embedscope.noqrels import LLMQueryGenerator, OfflineQueryGenerator, QueryFilter, generate_queries, write_generated
+
+    progress.set_enabled(not quiet)
+    docs = read_corpus(data, corpus)
+    rng = random.Random(seed)
+    ids = list(docs)
+    chosen = sorted(rng.sample(ids, num_docs), key=ids.index) if num_docs and num_docs < len(ids) else ids
+    if max_docs and max_docs < len(docs):
+        keep = set(chosen[:max_docs])
+        others = [d for d in ids if d not in keep]
+        keep.update(rng.sample(others, max(0, min(len(others), max_docs - len(keep)))))
+        docs = {d: doc for d, doc in docs.items() if d in keep}
+        chosen = [d for d in chosen if d in docs]
+    if generator == "llm":
+        gen = LLMQueryGenerator(llm_client(llm_url, llm_model, api_key_env, "--generator llm"), per_doc=per_doc)
+    else:
+        gen = OfflineQueryGenerator(docs, mode=generator)
+        click.echo(f"offline generator ({generator}): keyword-style queries, weaker than an LLM's and biased "
+                   "toward lexical models such as BM25", err=True)
+    candidates = generate_queries(docs, gen, chosen)
+    retriever = None
+    if filter_model and filter_model.lower() != "none":
+        retriever = retriever_for(load_model(filter_model), EmbeddingCache(cache), "exact", "cosine")
+    qfilter = QueryFilter(min_words=min_words, max_words=max_words, max_copied_words=max_copied_words,
+                          retriever=retriever, top_n=top_n)
+    kept, dropped = qfilter.apply(candidates, docs)
+    settings = {"generator": gen.name, "llm_url": llm_url, "llm_model": llm_model, "documents": len(chosen),
+                "per_doc": per_doc, "filter_model": filter_model, "top_n": top_n, "min_words": min_words,
+                "max_words": max_words, "max_copied_words": max_copied_words, "seed": seed}
+    folder = write_generated(output, docs, kept, dropped, settings=settings)
+    reasons = {}
+    for _, reason in dropped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    click.echo(f"{len(candidates)} queries generated from {len(chosen)} documents; kept {len(kept)}"
+               + (f", dropped {', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}" if reasons else ""))
+    if not kept:
+        raise click.ClickException("no query survived the filter; loosen it or check the generator's output")
+    click.echo(f"evaluate with: embedscope run --data {folder} --split generated")
+    return folder

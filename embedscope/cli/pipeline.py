@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+
+@click.command("pipeline")
+@click.option("--data", required=True, help="BEIR folder.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--baseline", "-b", default="minilm", show_default=True, help="Plain model the pipelines are tested against.")
+@click.option("--model", "-m", "pipelines", multiple=True,
+              help="Pipeline spec (repeatable): hybrid:bm25+minilm, rerank:minilm>cross-encoder:PATH, cluster-filter:minilm?clusters=20")
+@click.option("--alpha-sweep", "sweep", help="Two stages 'FIRST+SECOND' to fuse at alpha = 0, 0.1, ..., 1 (min-max).")
+@click.option("--k", type=int, default=10, show_default=True)
+@click.option("--depth", type=int, default=100, show_default=True)
+@click.option("--max-queries", type=int)
+@click.option("--max-docs", type=int)
+@click.option("--output", "-o", default="embedscope-runs", show_default=True)
+@click.option("--cache", default=".embedscope-cache", show_default=True)
+def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_docs, output, cache):
+    """Score pipelines against a plain baseline: delta, wins/losses, paired t and randomization tests."""
+    from embedscope.cli.run import load_data
+    from embedscope.compare import compare
+    from embedscope.pipelines.versus import paired_delta, verdict
+    from embedscope.report import new_run_dir, write_outputs
+
+    if not pipelines and not sweep:
+        raise click.UsageError("name at least one --model pipeline or an --alpha-sweep")
+    os.environ["EMBEDSCOPE_CACHE"] = cache  # pipeline stages embed into the same cache as the baseline
+    dataset = load_data({"data": data, "split": split, "max_queries": max_queries, "max_docs": max_docs})
+    if not dataset.has_qrels:
+        raise click.UsageError(f"{data}: no qrels for split '{split}'; pipelines are compared on judged queries")
+    comparison = compare(dataset, [baseline, *pipelines], k=k, depth=depth, cache_dir=cache,
+                         log=lambda m: click.echo(m, err=True))
+    metric = comparison.main_metric
+    base = comparison.results[0]
+    rows = []
+    for result in comparison.results[1:]:
+        row = paired_delta(result.evaluation, base.evaluation, metric) | {"verdict": None}
+        row["verdict"] = verdict(row)
+        for key in ("recall_vs_exact@%d" % depth, "searched_fraction"):
+            if key in result.run.meta:
+                row[key] = result.run.meta[key]
+        rows.append(row)
+    run_dir = new_run_dir(output, dataset.name)
+    write_outputs(comparison, run_dir)
+    report = {"baseline": base.name, "metric": metric, "pipelines": rows}
+    if sweep:
+        report["alpha_sweep"] = _sweep(dataset, sweep, depth, k, cache)
+    (run_dir / "pipelines.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    click.echo(f"{metric}: baseline {base.name} = {base.evaluation.mean[metric]:.4f}")
+    for row in rows:
+        click.echo(f"  {row['pipeline']:<48} {row['pipeline_mean']:.4f}  delta {row['delta']:+.4f}  "
+                   f"W/L/T {row['wins']}/{row['losses']}/{row['ties']}  p(t) {row['p_ttest']:.3g}  "
+                   f"p(rand) {row['p_randomization']:.3g}  {row['verdict']}")
+    for row in report.get("alpha_sweep", []):
+        click.echo(f"  alpha {row['alpha']:.1f}  {metric} {row[metric]:.4f}")
+    click.echo(f"results in {run_dir}")
+    return run_dir
+
+
+def _sweep(dataset, stages: str, depth: int, k: int, cache: str) -> list[dict]:
+    from embedscope.compare import metrics_for
+    from embedscope.pipelines.components import Stages, split_stages
+    from embedscope.pipelines.hybrid import alpha_sweep
+
+    specs = split_stages(stages, "+", "--alpha-sweep", "--alpha-sweep bm25+minilm")
+    if len(specs) != 2:
+        raise click.BadParameter("an alpha sweep fuses exactly two stages", param_hint="--alpha-sweep")
+    built = Stages(cache)
+    runs = [built.retriever(s).retrieve(dataset, depth) for s in specs]
+    return alpha_sweep(dataset.qrels, runs, [i / 10 for i in range(11)], metrics_for(k), k=depth)
