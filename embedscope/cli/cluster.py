@@ -22,9 +22,11 @@ import click
 @click.option("--max-docs", type=int)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", "-o", default="embedscope-runs", show_default=True)
+@click.option("--run-dir", type=click.Path(file_okay=False, exists=True),
+              help="Add the map to this run directory (clusters/), so `embedscope report` shows it.")
 @click.option("--cache", default=".embedscope-cache", show_default=True)
 def command(data, split, model_spec, method, k_text, min_cluster_size, projection, labels, metric, max_queries,
-            max_docs, seed, output, cache):
+            max_docs, seed, output, run_dir, cache):
     """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML)."""
     from embedscope.cache import EmbeddingCache
     from embedscope.cli.run import load_data
@@ -33,6 +35,7 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     from embedscope.metrics import canonical, evaluate
     from embedscope.models import load_model
     from embedscope.report import new_run_dir
+    from embedscope.report.outputs import safe_name
     from embedscope.runs.dense import DenseRetriever
 
     dataset = load_data({"data": data, "split": split, "max_queries": max_queries, "max_docs": max_docs})
@@ -64,9 +67,15 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     doc_xy, query_xy = project(docs, queries, projection, seed)
     data_ = plot_data(dataset.doc_ids, dataset.doc_texts, doc_xy, clustering.labels, dataset.query_ids,
                       dataset.query_texts, query_xy, query_clusters)
-    run_dir = new_run_dir(output, dataset.name)
-    paths = write_plot(data_, run_dir, title=f"{dataset.name}: {model.name} ({method}, {projection})")
-    (run_dir / "clusters_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    title = f"{dataset.name}: {model.name} ({method}, {projection})"
+    if run_dir:  # beside an existing comparison: one map per model under clusters/
+        folder, stem = Path(run_dir) / "clusters", safe_name(model.name)
+    else:
+        folder, stem = new_run_dir(output, dataset.name), "clusters"
+    paths = write_plot(data_, folder, stem=stem, title=title)
+    report["title"] = title
+    (folder / f"{stem}_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    run_dir = folder
     click.echo(f"{model.name}: {clustering.n_clusters} clusters ({method}), silhouette "
                f"{clustering.silhouette if clustering.silhouette is None else round(clustering.silhouette, 3)}")
     for row in clustering.sweep:

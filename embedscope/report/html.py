@@ -69,13 +69,14 @@ def render_report(run_dir: str | Path, *, k: int = 10, max_chars: int = 600, max
     results = explorer.results
     perf = sections.read_perf(explorer.run_dir)
     figures = sections.figures(results, perf)
+    clusters = sections.cluster_figures(explorer.run_dir)
     data = explorer_data(explorer, k, max_chars, max_queries)
 
     plotly_js = plotly.offline.get_plotlyjs()
     page_js = _template("explorer.js") + "\n" + _template("report.js")
     figures_js = "".join(f"(function (f) {{ Plotly.newPlot({json.dumps(f['id'])}, f.data, f.layout, "
                          f"{{displaylogo: false, responsive: true}}); }})({safe_json(f['figure'])});\n"
-                         for f in figures)
+                         for f in figures + clusters)
     scripts = [plotly_js, page_js] + ([figures_js] if figures_js else [])
     # Plotly injects its own <style> at run time and draws with inline styles; scripts stay hash-pinned.
     csp = ("default-src 'none'; script-src " + " ".join(_csp_hash(s) for s in scripts) +
@@ -99,6 +100,7 @@ def render_report(run_dir: str | Path, *, k: int = 10, max_chars: int = 600, max
         cards=sections.model_cards(results),
         recommendation=sections.recommendation(results, perf, explorer.run_dir),
         figures=figures,
+        clusters=clusters,
         css=_template("explorer.css"),
         data_json=safe_json(data),
         scripts=scripts,

@@ -374,3 +374,24 @@ def figures(results: dict, perf: dict | None) -> list[dict]:
         out.append(_scatter("fig-speed", f"{main} vs encoding speed", "documents / second (log)", main, pts, errors,
                             log_x=True))
     return out
+
+
+def cluster_figures(run_dir: Path) -> list[dict]:
+    """Cluster maps that `embedscope cluster --run-dir` left in clusters/: documents by cluster, queries
+    on top, text on hover (escaped and shortened when the map was made)."""
+    from embedscope.clusters.plot import figure
+
+    out = []
+    for i, path in enumerate(sorted((Path(run_dir) / "clusters").glob("*.json"))):
+        if path.name.endswith("_report.json"):
+            continue
+        data = read_json(path)
+        report = read_json(path.with_name(f"{path.stem}_report.json")) or {}
+        if not data or "documents" not in data:
+            continue
+        fig = figure(data, report.get("title", path.stem)).to_plotly_json()
+        fig["layout"] = {**fig["layout"], "height": 520}
+        out.append({"id": f"fig-clusters-{i}", "title": report.get("title", path.stem), "figure": fig,
+                    "summary": {key: report.get(key) for key in ("clusters", "silhouette", "noise", "labels")
+                                if report.get(key) is not None}})
+    return out

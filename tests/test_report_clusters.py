@@ -1,0 +1,37 @@
+"""Cluster maps join the HTML report: `embedscope cluster --run-dir` then `embedscope report`."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+import subprocess
+import sys
+
+
+def embedscope(*args):
+    result = subprocess.run([sys.executable, "-m", "embedscope", *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_cluster_map_in_report(tmp_path, scifact_dir):
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    embedscope("run", "--data", str(scifact_dir), "-m", "tokenlearn", "-m", "bm25", "--max-queries", "20",
+               "--max-docs", "300", "-o", str(out), "--cache", str(cache), "-q")
+    (run_dir,) = list(out.iterdir())
+    embedscope("cluster", "--data", str(scifact_dir), "-m", "tokenlearn", "--k", "3..5", "--max-queries", "20",
+               "--max-docs", "300", "--run-dir", str(run_dir), "--cache", str(cache))
+    data = json.loads((run_dir / "clusters" / "tokenlearn-static-64d.json").read_text())
+    assert len(data["documents"]) == 300 and len(data["queries"]) == 20
+    report = json.loads((run_dir / "clusters" / "tokenlearn-static-64d_report.json").read_text())
+    assert report["clusters"] in (3, 4, 5) and "ndcg@10_by_cluster" in report
+    embedscope("report", str(run_dir))
+    html = (run_dir / "report.html").read_text()
+    assert 'id="clusters"' in html and 'id="fig-clusters-0"' in html
+    assert "Plotly.newPlot(\"fig-clusters-0\"" in html
+    # hover text carries the documents' own words; the page's policy still forbids any network load
+    some_words = data["documents"][0]["text"].split()[0]
+    assert some_words in html
+    policy = html_lib.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1))
+    assert "default-src 'none'" in policy and "http" not in policy
