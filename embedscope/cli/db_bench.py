@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from embedscope.report.console import wide_console
+
 DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "redis")
 
 
@@ -71,7 +73,6 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
 
 
 def print_table(results: list[dict], k: int, title: str = "") -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, header_style="bold")
@@ -82,7 +83,7 @@ def print_table(results: list[dict], k: int, title: str = "") -> None:
         flag = "" if _same_index(asked, used) else f" [yellow](asked {asked})[/]"
         table.add_row(r["spec"], f"{used}{flag}", _fmt(r["ndcg@10"]), _fmt(r[f"recall@{k}_vs_exact"]),
                       f"{r['qps']:,.0f}", f"{r['load_seconds']:.2f}")
-    Console(width=None if Console().is_terminal else 160).print(table)
+    wide_console().print(table)
 
 
 def _same_index(asked: str, used: str) -> bool:

@@ -8,6 +8,8 @@ import os
 
 import click
 
+from embedscope.report.console import wide_console
+
 # kind -> (what it is, Python module it needs, pip package, environment variable holding its key)
 KINDS = {
     "sentence-transformers": ("any sentence-transformers model folder or hub name", "sentence_transformers",
@@ -105,10 +107,9 @@ def command(show_cards: bool, as_json: bool):
         click.echo(json.dumps({"kinds": kinds, "bundled": bundled, "cards": cards}, indent=2))
         return
 
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = wide_console()
     table = Table(title="Model kinds")
     for column in ("kind", "what", "package", "installed", "API key"):
         table.add_column(column)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from embedscope.report.console import wide_console
+
 
 @click.command("show")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -19,7 +21,6 @@ def command(run_dir, query_ids, disagreements, k, metric, models):
     Each hit is marked ✅ relevant (top grade), ⚪ partly relevant (lower grade), ❌ judged not relevant,
     ? unjudged.
     """
-    from rich.console import Console
 
     from embedscope.metrics import canonical, evaluate
     from embedscope.rundir import read_dataset, read_results, read_runs
@@ -55,7 +56,7 @@ def command(run_dir, query_ids, disagreements, k, metric, models):
             return
     else:
         raise click.UsageError("this run has no qrels, so there is nothing to rank by: name queries with --query")
-    console = Console(width=None if Console().is_terminal else 200)
+    console = wide_console()
     for qid in chosen:
         view = side_by_side(dataset, {n: runs[n] for n in names}, qid, k,
                             {n: v[qid] for n, v in values.items() if qid in v})

@@ -6,12 +6,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from embedscope.report.console import wide_console
+
 from embedscope.perf.footprint import human_bytes
 
 
 def console() -> Console:
-    # Logs and pipes get a wide table rather than columns cut to '…'.
-    return Console(width=None if Console().is_terminal else 200)
+    return wide_console()
 
 
 def _num(x, fmt="{:,.1f}") -> str:

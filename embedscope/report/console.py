@@ -7,13 +7,13 @@ from rich.table import Table
 from embedscope.report.markdown import VERDICT_HEADER, disagreement_rows, header, leaderboard_rows, verdict_rows
 
 
-def _console() -> Console:
-    # Logs and pipes get a wide table rather than columns cut to '…'.
+def wide_console() -> Console:
+    """A console for tables: a terminal's own width; logs and pipes get 200 columns rather than cells cut to '…'."""
     return Console(width=None if Console().is_terminal else 200)
 
 
 def print_leaderboard(comparison, console: Console | None = None) -> None:
-    console = console or _console()
+    console = console or wide_console()
     ds = comparison.dataset.summary()
     t = Table(title=f"{ds['name']}: {ds['queries']} queries, {ds['documents']:,} documents", header_style="bold")
     for i, name in enumerate(header(comparison)):
@@ -34,7 +34,7 @@ def print_leaderboard(comparison, console: Console | None = None) -> None:
 
 def print_significance(analysis: dict, console: Console | None = None) -> None:
     """The verdict table of the main metric, its warnings, and the queries the models disagree on most."""
-    console = console or _console()
+    console = console or wide_console()
     sig = analysis.get("significance")
     if not sig or not sig["pairs"]:
         return

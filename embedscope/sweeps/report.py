@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from embedscope.report.outputs import atomic_write
+from embedscope.report.console import wide_console
 from embedscope.sweeps.figures import compression_figure, recall_qps_figure, write_html
 
 
 def _console() -> Console:
-    return Console(width=None if Console().is_terminal else 200)
+    return wide_console()
 
 
 def _mib(n: int) -> str:
