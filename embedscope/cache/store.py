@@ -56,11 +56,13 @@ class EmbeddingCache:
     def read_shard(self, shard: Path) -> tuple[list[str], np.ndarray] | None:
         """(keys, vectors) of one shard, or None for a shard that cannot be read (set aside, never trusted)."""
         try:
-            table = pq.read_table(shard)
+            table = pq.read_table(shard, use_threads=False)  # no reader threads still holding buffers after return
             keys = table.column("key").to_pylist()
             column = table.column("vector").combine_chunks()
             dim = column.type.list_size
-            vectors = column.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+            # A copy owned by numpy, so the Arrow buffers are freed now rather than when the vectors are.
+            vectors = np.array(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+            del table, column
             if len(keys) != len(vectors):
                 raise ValueError("key and vector counts differ")
             return keys, vectors

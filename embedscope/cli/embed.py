@@ -1,0 +1,63 @@
+"""`embedscope embed`: fill the embedding cache for a corpus, locally or on a Dask or Ray cluster.
+
+Later `embedscope run` with the same model and cache finds every vector cached and embeds nothing. Stopping
+(Ctrl-C, a lost worker, --max-shards) keeps the shards already written; run the same command again to finish.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("embed")
+@click.option("--data", required=True, help="BEIR folder: corpus.jsonl[.gz], queries.jsonl[, qrels/<split>.tsv].")
+@click.option("--split", default="test", show_default=True, help="qrels split (chooses which queries to embed).")
+@click.option("--model", "-m", "spec", required=True, help="Model spec, e.g. minilm, tokenlearn, st:PATH.")
+@click.option("--engine", type=click.Choice(["local", "dask", "ray"]), default="local", show_default=True,
+              help="Where to embed: this process, a Dask cluster or a Ray cluster.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Workers (Dask processes / Ray actors), each with its own copy of the model.")
+@click.option("--address", help="Join a running cluster: Dask scheduler 'tcp://HOST:8786', Ray 'auto' or "
+                                "'ray://HOST:10001'. Without it a local cluster is started on 127.0.0.1.")
+@click.option("--gpus-per-worker", type=float, help="Ray: GPUs per actor [1 when the cluster has GPUs, else 0].")
+@click.option("--cache", default=".embedscope-cache", show_default=True,
+              help="Embedding cache folder; every worker must reach it (shared filesystem on a cluster).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Texts per task; each finished task is one cache shard.")
+@click.option("--max-docs", type=click.IntRange(min=1), help="Embed only the first N documents.")
+@click.option("--max-shards", type=click.IntRange(min=1), help="Stop after N shards (run again to continue).")
+@click.option("--no-queries", is_flag=True, help="Embed documents only.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(data, split, spec, engine, workers, address, gpus_per_worker, cache, shard_size, max_docs, max_shards,
+            no_queries, quiet) -> None:
+    """Embed a corpus into the cache, resumably, on one machine or a cluster."""
+    from embedscope import progress
+    from embedscope.cache import EmbeddingCache
+    from embedscope.data import load_beir
+    from embedscope.distributed import embed, make_engine
+
+    if address and engine == "local":
+        raise click.UsageError("--address joins a cluster; use it with --engine dask or --engine ray")
+    if gpus_per_worker is not None and engine != "ray":
+        raise click.UsageError("--gpus-per-worker applies to --engine ray")
+    if quiet:
+        progress.set_enabled(False)
+    dataset = load_beir(data, split=split)
+    documents = dataset.doc_texts[:max_docs] if max_docs else dataset.doc_texts
+    texts = {"document": documents} if no_queries else {"document": documents, "query": dataset.query_texts}
+    store = EmbeddingCache(cache, shard_size=shard_size)
+    options = {"gpus_per_worker": gpus_per_worker} if gpus_per_worker is not None else {}
+    with make_engine(engine, workers=workers, address=address, **options) as runner:
+        click.echo(f"embedding with {spec} on {runner.describe()}", err=True)
+        report = embed(runner, spec, texts, store, shard_size=shard_size, max_tasks=max_shards)
+    work = report.plan
+    click.echo(f"model fingerprint {report.fingerprint}", err=True)
+    for role in work.unique:
+        click.echo(f"{role}: {work.unique[role]:,} unique texts, {work.cached[role]:,} were cached", err=True)
+    rate = f" ({report.texts_per_second:,.0f} texts/s)" if report.encoded else ""
+    click.echo(f"embedded {report.encoded:,} texts in {len(report.results)} shard(s), {report.seconds:.1f}s{rate}")
+    left = sum(work.unique.values()) - sum(work.cached.values()) - report.encoded
+    if left:
+        click.echo(f"{left:,} texts left: run the same command again to continue", err=True)
+    else:
+        click.echo(f"cache complete: {store.root / report.fingerprint}")

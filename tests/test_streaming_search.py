@@ -1,0 +1,154 @@
+"""Streaming search over cache shards: exact equals ExactIndex, IVF reaches high recall, memory stays bounded."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from embedscope.cache import EmbeddingCache, text_key
+from embedscope.index import ExactIndex
+from embedscope.index.streaming import (DocumentKeys, StreamingExactSearch, StreamingIVFIndex, cache_shards,
+                                        search_cache)
+
+FP = "synthetic-model"
+
+
+def write_shards(cache: EmbeddingCache, keys: list[str], vectors: np.ndarray, shard_size: int, seed: int = 0):
+    """Rows in a shuffled order, as several engines writing at once would leave them."""
+    order = np.random.default_rng(seed).permutation(len(keys))
+    for start in range(0, len(order), shard_size):
+        rows = order[start : start + shard_size]
+        cache.write_shard(FP, "document", [keys[r] for r in rows], vectors[rows])
+
+
+def corpus(n: int, dim: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    texts = [f"doc {i}" for i in range(n)]
+    return texts, [text_key(t) for t in texts], rng.standard_normal((n, dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_streaming_exact_matches_exact_index(tmp_path, metric):
+    texts, keys, vectors = corpus(6000, 32)
+    cache = EmbeddingCache(tmp_path)
+    write_shards(cache, keys, vectors, shard_size=700)
+    queries = np.random.default_rng(1).standard_normal((40, 32)).astype(np.float32)
+    exact = ExactIndex(metric)
+    exact.add(vectors)
+    want_s, want_i = exact.search(queries, 25)
+    # small query blocks and doc blocks exercise the blocking inside each shard too
+    got_s, got_i = StreamingExactSearch(cache_shards(cache, FP), DocumentKeys(keys), metric,
+                                        query_block=16, doc_block=300).search(queries, 25)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_s, want_s, rtol=1e-5, atol=1e-4)
+
+
+def test_rows_map_to_documents_by_key(tmp_path):
+    """Duplicate texts score for every document that has them; cached texts of other corpora are left out;
+    k beyond the corpus pads with -1."""
+    texts, keys, vectors = corpus(50, 8)
+    cache = EmbeddingCache(tmp_path)
+    write_shards(cache, keys, vectors, shard_size=7)
+    foreign = np.full((3, 8), 100, dtype=np.float32)  # would win every query if it leaked in
+    cache.write_shard(FP, "document", [text_key(f"other corpus {i}") for i in range(3)], foreign)
+    doc_texts = texts + [texts[4]]  # the last document repeats document 4's text
+    query = vectors[4:5] * 2
+    s, i = StreamingExactSearch(cache_shards(cache, FP), DocumentKeys.from_texts(doc_texts)).search(query, 60)
+    assert set(i[0, :2]) == {4, 50}
+    assert s[0, 0] == pytest.approx(1.0, abs=1e-5) and s[0, 1] == pytest.approx(1.0, abs=1e-5)
+    assert (i[0, :51] >= 0).all() and (i[0, 51:] == -1).all() and np.isneginf(s[0, 51:]).all()
+    assert sorted(i[0, :51].tolist()) == list(range(51))
+
+
+def test_missing_vectors_are_an_error(tmp_path):
+    texts, keys, vectors = corpus(30, 8)
+    cache = EmbeddingCache(tmp_path)
+    cache.write_shard(FP, "document", keys[:20], vectors[:20])
+    with pytest.raises(ValueError, match="10 of 30 documents have no cached vector"):
+        StreamingExactSearch(cache_shards(cache, FP), DocumentKeys(keys)).search(vectors[:2], 5)
+    with pytest.raises(ValueError, match="no cached document vectors"):
+        cache_shards(cache, "another-model")
+
+
+def test_streaming_memory_stays_bounded(tmp_path):
+    """200k x 64 float32 (51 MB) in 40 shards: the search holds one shard and the running top-k, not all."""
+    n, dim, shard = 200_000, 64, 5_000
+    rng = np.random.default_rng(0)
+    keys = [f"{i:032x}" for i in range(n)]
+    cache = EmbeddingCache(tmp_path)
+    for start in range(0, n, shard):
+        cache.write_shard(FP, "document", keys[start : start + shard],
+                          rng.standard_normal((shard, dim)).astype(np.float32))
+    queries = rng.standard_normal((32, dim)).astype(np.float32)
+    documents = DocumentKeys(keys)
+    arrow_bytes = []  # Arrow buffers (the shard as read) live outside tracemalloc's view: watch them directly
+
+    def shards():
+        for read in cache.iter_shards(FP, "document"):
+            arrow_bytes.append(pa.total_allocated_bytes())
+            yield read
+
+    search = StreamingExactSearch(shards, documents, "dot")
+    tracemalloc.start()
+    try:
+        scores, positions = search.search(queries, 10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    total = n * dim * 4
+    print(f"streaming peak {peak / 1e6:.1f} MB for {total / 1e6:.1f} MB of vectors")
+    assert peak < total / 8, f"peak {peak / 1e6:.1f} MB for {total / 1e6:.1f} MB of vectors"
+    assert len(arrow_bytes) == n // shard and max(arrow_bytes) < total / 8, f"Arrow held {max(arrow_bytes):,} bytes"
+    assert (positions >= 0).all() and len(set(positions[0])) == 10
+    # and it is still the right answer: compare with an exact search over everything
+    exact = ExactIndex("dot")
+    for keys_, vectors in cache.iter_shards(FP, "document"):
+        exact.add(vectors)
+    want_s, want_i = exact.search(queries, 10)
+    np.testing.assert_array_equal(positions, want_i)
+
+
+@pytest.fixture(scope="module")
+def scifact_cached(scifact, static_model, tmp_path_factory):
+    """SciFact's full corpus embedded by the static model into a cache (shards of 1,000)."""
+    from embedscope.runs.dense import DenseRetriever
+
+    cache = EmbeddingCache(tmp_path_factory.mktemp("stream"), shard_size=1000)
+    dataset = scifact.subset(n_queries=150, seed=0)
+    retriever = DenseRetriever(static_model, cache)
+    return dataset, cache, retriever
+
+
+def test_search_cache_equals_dense_retriever(scifact_cached):
+    dataset, cache, retriever = scifact_cached
+    want = retriever.retrieve(dataset, 100)
+    got = search_cache(dataset, cache, retriever.embedder.fingerprint(), k=100)
+    for qid in dataset.query_ids:
+        assert [d for d, _ in got.ranked(qid)] == [d for d, _ in want.ranked(qid)]
+        assert np.allclose([s for _, s in got.ranked(qid)], [s for _, s in want.ranked(qid)], atol=1e-5)
+
+
+@pytest.mark.parametrize("factory, min_recall", [("IVF32,SQ8", 0.95), ("IVF32,PQ32", 0.8)])
+def test_streaming_ivf_recall(scifact_cached, factory, min_recall):
+    dataset, cache, retriever = scifact_cached
+    retriever.retrieve(dataset, 10)  # fills the cache (no-op when another test already did)
+    fp = retriever.embedder.fingerprint()
+    query_vectors = cache.load(fp, "query")
+    queries = np.stack([query_vectors[text_key(t)] for t in dataset.query_texts])
+    documents = DocumentKeys.from_texts(dataset.doc_texts)
+    shards = cache_shards(cache, fp)
+    _, exact = StreamingExactSearch(shards, documents).search(queries, 10)
+    index = StreamingIVFIndex(factory, nprobe=16, train_size=3000).build(shards, documents)
+    _, approx = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)])
+    assert recall >= min_recall, f"{factory}: recall@10 {recall:.3f}"
+    assert index.index.ntotal == len(dataset.corpus)
+    assert index.nbytes < len(dataset.corpus) * queries.shape[1] * 4  # codes, not float vectors
+
+
+def test_streaming_ivf_rejects_non_ivf():
+    with pytest.raises(ValueError, match="IVF factory"):
+        StreamingIVFIndex("HNSW32")
