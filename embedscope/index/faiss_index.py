@@ -85,7 +85,23 @@ def _train(index, vectors: np.ndarray, spec: str) -> None:
                          f"(too few for its centroids?): {detail}") from None
 
 
-class FaissIndex:
+class _SpecNamed:
+    """The spec string an index was built from, and its name in reports (spec + metric)."""
+
+    factory: str
+    params: dict
+    metric: str
+
+    @property
+    def spec(self) -> str:
+        return "faiss:" + ",".join([self.factory] + [f"{k}={v}" for k, v in self.params.items()])
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec}-{self.metric}"
+
+
+class FaissIndex(_SpecNamed):
     """A float FAISS index built with `faiss.index_factory`, trained on the first vectors added."""
 
     def __init__(self, factory: str, metric: str = "cosine", params: dict | None = None):
@@ -97,14 +113,6 @@ class FaissIndex:
             if key in BINARY_PARAMS:
                 raise ValueError(f"index spec '{self.spec}': {key} applies to Binary indexes only")
         self.index = None
-
-    @property
-    def spec(self) -> str:
-        return "faiss:" + ",".join([self.factory] + [f"{k}={v}" for k, v in self.params.items()])
-
-    @property
-    def name(self) -> str:
-        return f"{self.spec}-{self.metric}"
 
     def _build(self, dim: int):
         faiss = _faiss()
@@ -182,7 +190,7 @@ class FaissIndex:
         return int(self.index.ntotal) if self.index is not None else 0
 
 
-class BinaryIndex:
+class BinaryIndex(_SpecNamed):
     """Sign bits (x > 0) packed 8 per byte; Hamming distance, returned as -distance so higher is better.
 
     With rescore=R the index fetches the top R*k by Hamming and re-ranks them with the float query, following
@@ -211,14 +219,6 @@ class BinaryIndex:
         # What rescoring reads back: the bits (a copy as numpy, cheaper than faiss reconstruct() per row)
         # or, for rescore_with=float, the original float vectors.
         self.kept: list[np.ndarray] = []
-
-    @property
-    def spec(self) -> str:
-        return "faiss:" + ",".join([self.factory] + [f"{k}={v}" for k, v in self.params.items()])
-
-    @property
-    def name(self) -> str:
-        return f"{self.spec}-{self.metric}"
 
     @staticmethod
     def pack(vectors: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from embedscope.judgments import JudgmentStore, judgments_path
 from embedscope.rundir import read_dataset, read_results, read_runs
+from embedscope.stats.per_query import relevance_label, top_grade
 
 MARKS = {"relevant": "✅", "partly": "⚪", "not": "❌", "unjudged": "?"}
 JUDGMENT_MARK = {2: "relevant", 1: "partly", 0: "not"}
@@ -31,12 +32,12 @@ def read_per_query(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]
     return values
 
 
-def mark_for(grade: int | None, top_grade: int) -> str:
-    if grade is None:
-        return "unjudged"
-    if grade <= 0:
-        return "not"
-    return "relevant" if grade >= top_grade else "partly"
+# The explorer's short mark names for embedscope.stats' relevance labels (one rule for every view).
+_MARK_NAMES = {"relevant": "relevant", "partial": "partly", "not_relevant": "not", "unjudged": "unjudged"}
+
+
+def mark_for(grade: int | None, top: int) -> str:
+    return _MARK_NAMES[relevance_label(grade, top)]
 
 
 class Explorer:
@@ -52,8 +53,7 @@ class Explorer:
         self.metrics: list[str] = list(self.results.get("metrics") or [])
         self.main_metric = self.metrics[0] if self.metrics else None
         self.models = [m["name"] for m in self.results.get("models", []) if m["name"] in self.runs]
-        grades = [g for rels in self.dataset.qrels.values() for g in rels.values()]
-        self.top_grade = max(grades) if grades and max(grades) > 0 else 1
+        self.top_grade = top_grade(self.dataset.qrels)
         self.judgments = JudgmentStore(judgments_path(self.run_dir))
 
     def _reload_dataset(self):
