@@ -94,12 +94,19 @@ def command(config_path, columns, quiet, **options):
     dataset = load_data(config)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     if not dataset.has_qrels:
-        click.echo("no qrels: runs are written, metrics need judgments (see `embedscope judge`)", err=True)
-    comparison = compare(
-        dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
-        cache_dir=config["cache"], index=config["index"], similarity=config["similarity"], chunk_tokens=config.get("chunk_tokens"),
-        log=lambda msg: click.echo(msg, err=True) if not quiet else None,
-    )
+        click.echo("no qrels: runs are written; for metrics, judge a pool (`embedscope pool`, `embedscope serve`)", err=True)
+    # Made before the work, so an unwritable output folder fails in a second, not after an hour of embedding.
+    run_dir = new_run_dir(config["output"], dataset.name)
+    try:
+        comparison = compare(
+            dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
+            cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
+            chunk_tokens=config.get("chunk_tokens"), log=lambda msg: click.echo(msg, err=True) if not quiet else None,
+        )
+    except BaseException:
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     # Paths are recorded absolute, so the run directory can be read back (report, serve) from anywhere.
     source = {key: config.get(key) for key in ("split", "columns", "max_queries", "max_docs")}
     for key in ("data", "corpus", "queries", "qrels"):
@@ -109,7 +116,6 @@ def command(config_path, columns, quiet, **options):
     comparison.settings["source"] = source
     comparison.settings["reference_paths"] = [str(Path(p).resolve()) for p in config.get("references") or []]
     comparison.settings["reference_task"] = config.get("reference_task")
-    run_dir = new_run_dir(config["output"], dataset.name)
     write_outputs(comparison, run_dir)
     print_leaderboard(comparison)
     click.echo(f"results in {run_dir}")
