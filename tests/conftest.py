@@ -79,3 +79,15 @@ def session_cache(tmp_path_factory):
     from embedscope.cache import EmbeddingCache
 
     return EmbeddingCache(tmp_path_factory.mktemp("cache"))
+
+
+def embedscope_run(tmp: Path, *args: str) -> Path:
+    """`embedscope run` in-process into tmp/runs (cache in tmp/cache); returns the run directory."""
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", *args, "-o", str(tmp / "runs"), "--cache", str(tmp / "cache"), "-q"],
+                                standalone_mode=False, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return Path(result.return_value)

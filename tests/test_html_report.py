@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import embedscope_run
+
 from embedscope.cli import cli
 
 PAYLOADS = [
@@ -41,13 +43,6 @@ def make_xss_beir(folder: Path) -> Path:
         rows += [f"q{i}\tx{i}\t2", f"q{i}\td{i}\t1", f"q{i}\tx{(i + 1) % len(PAYLOADS)}\t0"]
     (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder
-
-
-def embedscope_run(tmp: Path, *args: str) -> Path:
-    result = CliRunner().invoke(cli, ["run", *args, "-o", str(tmp / "runs"), "--cache", str(tmp / "cache"), "-q"],
-                                standalone_mode=False, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.return_value)
 
 
 @pytest.fixture(scope="module")

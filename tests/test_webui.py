@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import embedscope_run
+
 from embedscope.cli import cli
 from embedscope.judgments import JudgmentStore, read_judgments
 
@@ -33,13 +35,6 @@ def make_tiny_beir(folder: Path) -> Path:
     rows = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{i}\t2" for i in range(6)] + [f"q{i}\td{i + 6}\t1" for i in range(6)]
     (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder
-
-
-def embedscope_run(tmp: Path, *args: str) -> Path:
-    result = CliRunner().invoke(cli, ["run", *args, "-o", str(tmp / "runs"), "--cache", str(tmp / "cache"), "-q"],
-                                standalone_mode=False, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.return_value)
 
 
 @pytest.fixture()
