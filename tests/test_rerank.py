@@ -14,6 +14,7 @@ import pytest
 from embedscope.pipelines.llm_reranker import parse_choice, parse_permutation
 from embedscope.pipelines.rerank import RerankRetriever, load_reranker
 from embedscope.runs import Run
+from embedscope.servers import stop_pid
 
 
 def overlap(query: str, text: str) -> float:
@@ -91,8 +92,7 @@ def fake_server():
         port = int(process.stdout.readline())
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_pid(process.pid)
 
 
 @pytest.fixture(scope="module")

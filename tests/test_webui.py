@@ -18,6 +18,7 @@ from conftest import embedscope_run
 
 from embedscope.cli import cli
 from embedscope.judgments import JudgmentStore, read_judgments
+from embedscope.servers import stop_pid
 
 
 def make_tiny_beir(folder: Path) -> Path:
@@ -195,12 +196,7 @@ def serve_process(tiny_run):
                "serve", str(tiny_run), "--port", "0"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_pid(proc.pid)
 
 
 def test_serve_command_prints_a_working_url(serve_process):
