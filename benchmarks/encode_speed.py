@@ -1,13 +1,19 @@
-"""CPU encode speed: ONNX Runtime (int8, length-sorted batches) vs plain SentenceTransformer.encode, MiniLM on SciFact.
+"""CPU encode speed: our int8 runtimes (length-sorted batches) vs plain SentenceTransformer.encode, MiniLM on SciFact.
 
     python benchmarks/encode_speed.py                     # full SciFact corpus (5,183 docs)
     python benchmarks/encode_speed.py --max-docs 500      # quicker look (queries judged on the kept docs)
+    python benchmarks/encode_speed.py --all               # also the fp32 runtimes
 
-Both sides run in this one process on the same texts with the same thread count and batch size, after a
-warm-up; only document encoding is timed. Target: >= 3x docs/s at <= 0.5% relative nDCG@10 loss. The script
-prints the measured ratio and delta and says whether the target is met; it never asserts.
-Note: SentenceTransformer.encode already sorts each call's texts by length, so the speed-up shown here comes
-from ONNX Runtime and int8 weights, not from sorting alone.
+Every encoder runs in this one process on the same texts with the same thread count, after a warm-up; only
+document encoding is timed, tokenization included. The baseline is SentenceTransformer.encode as a user calls
+it (its default batch of 32, which it already sorts by length). Ours run with their own defaults: batches of
+8 length-sorted texts; ONNX Runtime with dynamic int8, OpenVINO with static int8 calibrated by NNCF on the
+built-in calibration texts (or --calibration). Exporting and quantizing happen once, before timing, as they do
+for a user (the files are cached).
+
+Target: >= 3x docs/s at <= 0.5% relative nDCG@10 loss. The script prints the measured ratios and deltas and says
+whether the best int8 encoder meets the target; it never asserts. Int8 gains depend on the CPU's int8
+dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), printed at the top.
 """
 
 from __future__ import annotations
@@ -48,8 +54,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"))
     parser.add_argument("--max-docs", type=int, help="keep this many docs (judged docs first) for a quicker run")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both sides [all CPUs]")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every encoder [all CPUs]")
+    parser.add_argument("--st-batch-size", type=int, default=32, help="SentenceTransformer.encode batch [its default]")
+    parser.add_argument("--calibration", help="texts for OpenVINO's int8 calibration [built-in English passages]")
+    parser.add_argument("--all", action="store_true", help="also time the fp32 ONNX Runtime and OpenVINO models")
     args = parser.parse_args()
 
     import torch
@@ -58,6 +66,7 @@ def main() -> int:
     from embedscope.data import load_beir
     from embedscope.models import load_model
     from embedscope.models.sentence_transformers import bundled_minilm_path
+    from embedscope.perf.speed import hardware
 
     if not Path(args.data).is_dir():
         print(f"SciFact not found at {args.data} (pass --data)", file=sys.stderr)
@@ -68,30 +77,38 @@ def main() -> int:
     docs, queries = dataset.doc_texts, dataset.query_texts
     torch.set_num_threads(args.threads)
     os.environ.setdefault("EMBEDSCOPE_ONNX_DIR", str(Path(tempfile.gettempdir()) / "embedscope-onnx"))
-    print(f"{len(docs):,} docs, {len(queries):,} queries; {args.threads} threads, batch {args.batch_size}; "
-          f"CPU: {os.cpu_count()} logical")
+    machine = hardware()
+    print(f"{len(docs):,} docs, {len(queries):,} queries; {args.threads} threads; CPU: {machine.get('cpu_model')}, "
+          f"{os.cpu_count()} logical, int8 instructions: {', '.join(machine.get('int8_instructions') or []) or 'none'}")
 
     rows = []
     st = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
-    plain = lambda t: st.encode(t, batch_size=args.batch_size, show_progress_bar=False)  # noqa: E731
+    plain = lambda t: st.encode(t, batch_size=args.st_batch_size, show_progress_bar=False)  # noqa: E731
     vectors, seconds = timed(plain, docs)
-    rows.append(("SentenceTransformer.encode (PyTorch fp32)", seconds, ndcg10(dataset, vectors, plain(queries))))
-    for label, spec in (("ONNX Runtime fp32, length-sorted", "onnx:minilm"),
-                        ("ONNX Runtime int8, length-sorted", "onnx:minilm?quantize=int8")):
-        model = load_model(f"{spec}{'&' if '?' in spec else '?'}threads={args.threads}&batch_size={args.batch_size}")
+    rows.append((f"SentenceTransformer.encode (PyTorch fp32, batch {args.st_batch_size})", seconds,
+                 ndcg10(dataset, vectors, plain(queries))))
+    calibration = f"&calibration={args.calibration}" if args.calibration else ""
+    encoders = [("ONNX Runtime fp32", "onnx:minilm"), ("OpenVINO fp32", "openvino:minilm")] if args.all else []
+    encoders += [("ONNX Runtime int8 (dynamic)", "onnx:minilm?quantize=int8"),
+                 ("OpenVINO int8 (static, NNCF)", f"openvino:minilm?quantize=int8{calibration}")]
+    for label, spec in encoders:
+        model = load_model(f"{spec}{'&' if '?' in spec else '?'}threads={args.threads}")  # exports/quantizes once
         vectors, seconds = timed(model.encode_documents, docs)
-        rows.append((label, seconds, ndcg10(dataset, vectors, model.encode_queries(queries))))
+        rows.append((f"{label}, batch {model.batch_size}", seconds, ndcg10(dataset, vectors, model.encode_queries(queries))))
+        print(f"  {rows[-1][0]}: {seconds:.1f} s", flush=True)
 
     base_seconds, base_ndcg = rows[0][1], rows[0][2]
-    print(f"\n{'encoder':45} {'docs/s':>9} {'speed-up':>9} {'nDCG@10':>8} {'delta':>8} {'rel.':>7}")
+    print(f"\n{'encoder':52} {'docs/s':>9} {'speed-up':>9} {'nDCG@10':>8} {'delta':>8} {'rel.':>7}")
     for label, seconds, score in rows:
-        print(f"{label:45} {len(docs) / seconds:9.1f} {base_seconds / seconds:8.2f}x {score:8.4f} "
+        print(f"{label:52} {len(docs) / seconds:9.1f} {base_seconds / seconds:8.2f}x {score:8.4f} "
               f"{score - base_ndcg:+8.4f} {(score - base_ndcg) / base_ndcg:+7.2%}")
-    _, int8_seconds, int8_ndcg = rows[-1]
-    ratio, loss = base_seconds / int8_seconds, (base_ndcg - int8_ndcg) / base_ndcg
-    met = ratio >= SPEED_TARGET and loss <= NDCG_LOSS_TARGET
-    print(f"\nint8 vs PyTorch: {ratio:.2f}x docs/s, nDCG@10 loss {loss:+.2%} (target >= {SPEED_TARGET:g}x at "
-          f"<= {NDCG_LOSS_TARGET:.1%} loss): {'MET' if met else 'NOT MET'}")
+    for label, seconds, score in rows[1:]:
+        if "int8" not in label:
+            continue
+        ratio, loss = base_seconds / seconds, (base_ndcg - score) / base_ndcg
+        met = ratio >= SPEED_TARGET and loss <= NDCG_LOSS_TARGET
+        print(f"{label} vs PyTorch: {ratio:.2f}x docs/s, nDCG@10 loss {loss:+.2%} (target >= {SPEED_TARGET:g}x at "
+              f"<= {NDCG_LOSS_TARGET:.1%} loss): {'MET' if met else 'NOT MET'}")
     return 0
 
 

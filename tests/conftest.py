@@ -91,3 +91,29 @@ def embedscope_run(tmp: Path, *args: str) -> Path:
                                 standalone_mode=False, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return Path(result.return_value)
+
+
+@pytest.fixture(scope="session")
+def runtime_subset(scifact):
+    """The SciFact subset on which every inference runtime (ONNX Runtime, OpenVINO) is checked against PyTorch."""
+    return scifact.subset(n_queries=40, n_docs=250, seed=3)
+
+
+def dense_ndcg10(model, dataset, cache) -> float:
+    from embedscope.metrics import evaluate
+    from embedscope.runs.dense import DenseRetriever
+
+    run = DenseRetriever(model, cache).retrieve(dataset, 10)
+    return evaluate(dataset.qrels, run, ["ndcg@10"]).mean["ndcg@10"]
+
+
+def cosines(a, b):
+    import numpy as np
+
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="session")
+def pytorch_reference(minilm, runtime_subset, session_cache):
+    """PyTorch sentence-transformers MiniLM on the runtime subset: its document vectors and nDCG@10."""
+    return minilm.encode_documents(runtime_subset.doc_texts), dense_ndcg10(minilm, runtime_subset, session_cache)

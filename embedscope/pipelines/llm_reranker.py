@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from itertools import combinations
 
-from embedscope.pipelines.http import APIError, JSONClient
+from embedscope.pipelines.http import ChatClient
 
 LISTWISE_SYSTEM = "You are RankGPT, an intelligent assistant that can rank passages based on their relevancy to the query."
 LISTWISE_PROMPT = (
@@ -27,12 +27,6 @@ PAIRWISE_PROMPT = (
     'Given a query "{query}", which of the following two passages is more relevant to the query?\n\n'
     'Passage A: "{a}"\n\nPassage B: "{b}"\n\nOutput Passage A or Passage B:'
 )
-
-
-def chat_url(url: str) -> str:
-    """Accepts the API base (http://host:port/v1) or the full chat completions URL."""
-    url = url.rstrip("/")
-    return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
 
 
 def parse_permutation(text: str, n: int) -> list[int]:
@@ -65,26 +59,21 @@ class _ChatReranker:
     def __init__(self, url: str | None, model: str | None = None, name: str | None = None,
                  api_key: str | None = None, key_env: str = "OPENAI_API_KEY", max_words: int = 300,
                  temperature: float = 0.0, timeout: float = 120.0, retries: int = 5, backoff: float = 1.0):
-        if not url:
-            raise ValueError("an LLM reranker needs the chat API URL, e.g. llm-listwise:http://127.0.0.1:8000/v1")
-        if not model:
-            raise ValueError("an LLM reranker needs model=NAME (the chat model the server should use)")
         self.model = model
         self.max_words = max_words
-        self.temperature = temperature
-        self.client = JSONClient(chat_url(url), api_key=api_key, key_env=key_env, timeout=timeout,
-                                 retries=retries, backoff=backoff)
-        self.calls = 0
+        try:
+            self.client = ChatClient(url, model, api_key=api_key, key_env=key_env, temperature=temperature,
+                                     timeout=timeout, retries=retries, backoff=backoff)
+        except ValueError as e:  # say it in the spec's terms: llm-listwise:URL?model=NAME
+            raise ValueError(f"{self.kind}: {e}; write {self.kind}:http://127.0.0.1:8000/v1?model=NAME") from None
         self.name = name or f"{self.kind}-{model}"
 
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
     def chat(self, messages: list[dict], max_tokens: int) -> str:
-        answer = self.client.post({"model": self.model, "messages": messages, "temperature": self.temperature,
-                                   "max_tokens": max_tokens})
-        self.calls += 1
-        try:
-            return answer["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise APIError(f"{self.client.url}: no choices[0].message.content in the response") from None
+        return self.client.chat(messages, max_tokens)
 
 
 class ListwiseLLMReranker(_ChatReranker):

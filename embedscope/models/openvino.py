@@ -1,0 +1,180 @@
+"""OpenVINO inference on the CPU: fp32, or static int8 (weights and activations) calibrated with NNCF.
+
+Specs:
+  openvino:minilm                     the bundled all-MiniLM-L6-v2 (the same ONNX export as onnx:minilm)
+  openvino:minilm?quantize=int8       ... quantized after training by NNCF with its transformer preset: int8
+                                      matrix products, attention included, with activation ranges measured
+                                      on calibration texts; made once and cached
+  openvino:PATH                       a sentence-transformers folder (exported on first use), a folder holding
+                                      model.onnx + tokenizer.json, or a .onnx / OpenVINO .xml file with
+                                      tokenizer=FOLDER
+Options: quantize=int8, calibration=PATH (texts to measure activations on: a BEIR folder, a corpus table
+.jsonl/.csv/.parquet with a `text` column, or a .txt file with one text per line; default: built-in English
+paragraphs), calibration_size=N (default 300), threads=N, batch_size=N (default 8), tokenizer=FOLDER,
+pooling=..., normalize=..., max_seq_length=N, sort_by_length=false, query_prompt=..., document_prompt=..., name=...
+
+Static int8 quantizes activations with ranges fixed ahead of time, so nothing is measured per batch: on
+CPUs with AVX-512 VNNI or AMX this is where the speed comes from. The default calibration texts come from
+Python's own documentation (shipped with every Python), so the quantized model, and therefore its cached
+vectors, do not depend on which corpus happened to be encoded first. Calibrating on your own corpus
+(`calibration=`) makes a different model with its own fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from embedscope.models import register
+from embedscope.models.base import folder_fingerprint
+from embedscope.models.onnx import onnx_cache_dir, resolve_source
+from embedscope.models.tokenized import TokenizedEncoder
+
+CALIBRATION_SIZE = 300
+CALIBRATION_WORDS = 200  # about a full 256-token window for English
+
+
+def builtin_calibration_texts() -> list[str]:
+    """Passages of English prose from the Python documentation that ships with Python (pydoc_data).
+
+    Consecutive prose paragraphs of a topic are joined into passages of at least CALIBRATION_WORDS words, so
+    that calibration also sees long inputs: activation ranges measured on short texts alone would clip
+    the later positions of documents that fill the model's window.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some distributions split pydoc_data out of the standard library
+        raise ValueError("no built-in calibration texts (pydoc_data is missing): pass calibration=PATH") from None
+    passages = []
+    for key in sorted(topics):
+        words: list[str] = []
+        for paragraph in topics[key].split("\n\n"):
+            if paragraph.startswith(" "):  # indented: code samples and grammar rules, not prose
+                continue
+            words += paragraph.split()
+            if len(words) >= CALIBRATION_WORDS:
+                passages.append(" ".join(words))
+                words = []
+    return passages
+
+
+def read_calibration_texts(source: str | Path) -> list[str]:
+    """Texts from a BEIR folder, a corpus table, or a .txt file with one text per line."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ValueError(f"calibration={source}: no such file or folder")
+    if path.is_dir():
+        from embedscope.data.beir import _find, read_corpus_jsonl
+
+        return [d.full_text for d in read_corpus_jsonl(_find(path, "corpus")).values()]
+    if path.suffix == ".txt":
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from embedscope.data.tables import read_corpus_table
+
+    return [d.full_text for d in read_corpus_table(path).values()]
+
+
+def calibration_sample(source: str | Path | None, size: int) -> list[str]:
+    texts = builtin_calibration_texts() if source is None else read_calibration_texts(source)
+    if not texts:
+        raise ValueError(f"calibration={source}: no texts")
+    return random.Random(0).sample(texts, size) if len(texts) > size else texts
+
+
+def quantize_static_int8(source: Path, target: Path, feeds: list[dict[str, np.ndarray]]) -> Path:
+    """NNCF post-training quantization with the transformer preset, written atomically as OpenVINO IR."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(source))
+    quantized = nncf.quantize(model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds))
+    tmp = target.with_name(f".{target.stem}.tmp.xml")
+    # fp16 compression would also round the fp32 parts (embeddings, layer norms) for no speed: keep them
+    ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), target.with_suffix(".bin"))
+    os.replace(tmp, target)  # the .xml last: its presence means both files are whole
+    return target
+
+
+class OpenVinoEmbedder(TokenizedEncoder):
+    """An encoder compiled by OpenVINO for this CPU, with the model's own tokenizer, pooling and normalization."""
+
+    runtime = "openvino"
+
+    def __init__(self, model_file: str | Path, tokenizer: str | Path, threads: int | None = None, **options):
+        import openvino as ov
+
+        super().__init__(model_file, tokenizer, **options)
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = ov.Core().compile_model(str(self.model_file), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.lock = threading.Lock()  # one infer request: calls from several threads take turns
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self._dim = int(self.compiled.outputs[0].get_partial_shape()[-1].get_length())
+
+    def fingerprint(self) -> str:
+        # an IR keeps its weights in the .bin beside the .xml
+        weights = self.model_file.with_suffix(".bin")
+        return folder_fingerprint(self.model_file, super().fingerprint(),
+                                  folder_fingerprint(weights) if weights.exists() else None)
+
+    def parameter_count(self) -> int:
+        """Weights in the model: float and int8 constants (not the int64 shape constants of the graph)."""
+        import openvino as ov
+
+        weight_types = {ov.Type.f32, ov.Type.f16, ov.Type.bf16, ov.Type.i8, ov.Type.u8}
+        model = ov.Core().read_model(str(self.model_file))
+        sizes = (int(np.prod(op.get_output_shape(0))) for op in model.get_ops()
+                 if op.get_type_name() == "Constant" and op.get_output_element_type(0) in weight_types)
+        return sum(n for n in sizes if n > 1)  # scalars are scales and zero points, not weights
+
+    def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        with self.lock:
+            return np.array(self.request.infer(feed)[0])  # a copy: the request reuses its output buffer
+
+
+def prepared_int8(source: Path, tokenizer_dir: Path, calibration: str | None, size: int, **options) -> Path:
+    """The static-int8 IR for an fp32 model and a calibration set, made on first use and cached."""
+    import nncf
+    import openvino as ov
+    from filelock import FileLock
+
+    texts = calibration_sample(calibration, size)
+    texts_key = hashlib.blake2b("\x1e".join(texts).encode(), digest_size=8).hexdigest()
+    folder = onnx_cache_dir() / folder_fingerprint(source, "openvino-int8", nncf.__version__)
+    target = folder / f"model.int8-nncf-{texts_key}.xml"  # the name records the calibration set
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".lock")):
+        if not target.exists():
+            # calibration texts go in as the model will see documents: same tokenizer, prompt and truncation
+            tokenize = TokenizedEncoder(source, tokenizer_dir, **options)
+            tokenize.input_names = [port.get_any_name() for port in ov.Core().read_model(str(source)).inputs]
+            prompt = tokenize.document_prompt or ""
+            feeds = [tokenize.feeds([e])[0] for e in tokenize.tokenizer.encode_batch_fast([prompt + t for t in texts])]
+            quantize_static_int8(source, target, feeds)
+    return target
+
+
+@register("openvino")
+def _openvino(target: str | None = None, quantize: str | None = None, tokenizer: str | None = None,
+              calibration: str | None = None, calibration_size: int = CALIBRATION_SIZE, **options):
+    model_file, tokenizer_dir, name = resolve_source("openvino", target, tokenizer, suffixes=(".onnx", ".xml"))
+    if name:
+        options.setdefault("name", f"{name}-openvino" + (f"-{quantize}" if quantize else ""))
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize={quantize}: only int8 is supported")
+    if calibration is not None and not quantize:
+        raise ValueError("calibration= only applies with quantize=int8")
+    if quantize:
+        settings = {k: options[k] for k in ("pooling", "max_seq_length", "document_prompt") if k in options}
+        model_file = prepared_int8(model_file, tokenizer_dir, calibration, int(calibration_size), **settings)
+    return OpenVinoEmbedder(model_file, tokenizer=tokenizer_dir, quantized=quantize, **options)

@@ -1,0 +1,150 @@
+"""What every transformer runtime shares: the model's own tokenizer, prompts, pooling and normalization, and
+length-sorted batching. A runtime (ONNX Runtime, OpenVINO) only supplies the forward pass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedscope.models.base import folder_fingerprint
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def read_st_settings(folder: Path) -> dict:
+    """Pooling, normalization and max length as the sentence-transformers folder declares them."""
+    settings = {"pooling": "mean", "normalize": False, "max_seq_length": None, "prompts": {}}
+    modules = folder / "modules.json"
+    if modules.exists():
+        entries = json.loads(modules.read_text())
+        settings["normalize"] = any(e.get("type", "").endswith("Normalize") for e in entries)
+        for e in entries:
+            if e.get("type", "").endswith("Pooling"):
+                config = json.loads((folder / e["path"] / "config.json").read_text())
+                for mode in ("cls_token", "mean_tokens", "max_tokens", "lasttoken"):
+                    if config.get(f"pooling_mode_{mode}"):
+                        settings["pooling"] = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}.get(mode, mode)
+                        break
+    st_config = folder / "sentence_bert_config.json"
+    if st_config.exists():
+        settings["max_seq_length"] = json.loads(st_config.read_text()).get("max_seq_length")
+    prompts = folder / "config_sentence_transformers.json"
+    if prompts.exists():
+        settings["prompts"] = json.loads(prompts.read_text()).get("prompts") or {}
+    return settings
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "mean":
+        weights = mask[:, :, None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    if mode == "max":
+        return np.where(mask[:, :, None] > 0, hidden, -np.inf).max(axis=1)
+    if mode == "lasttoken":
+        last = mask.sum(axis=1) - 1  # right padding: the last real token of each row
+        return hidden[np.arange(len(hidden)), last]
+    raise ValueError(f"pooling={mode}: use mean, cls, max or lasttoken")
+
+
+class TokenizedEncoder:
+    """Tokenize once, sort by length, batch, run the runtime's forward pass, pool, normalize.
+
+    Each batch pads only to its own longest text, and vectors come back in the input order. Subclasses set
+    `input_names` and `_dim` and implement `_forward(feed) -> last hidden state`.
+    """
+
+    runtime = "runtime"
+    input_names: list[str]
+    _dim: int
+
+    def __init__(
+        self,
+        model_file: str | Path,
+        tokenizer: str | Path,
+        name: str | None = None,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        max_seq_length: int | None = None,
+        batch_size: int = 8,
+        sort_by_length: bool = True,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        quantized: str | None = None,
+    ):
+        from tokenizers import Tokenizer
+
+        self.model_file = Path(model_file)
+        self.tokenizer_dir = Path(tokenizer)
+        declared = read_st_settings(self.tokenizer_dir)
+        self.pooling = pooling or declared["pooling"]
+        self.normalize = declared["normalize"] if normalize is None else bool(normalize)
+        self.max_seq_length = int(max_seq_length or declared["max_seq_length"] or 512)
+        prompts = declared["prompts"]
+        self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query")
+        self.document_prompt = document_prompt if document_prompt is not None else prompts.get("document")
+        self.batch_size = int(batch_size)
+        self.sort_by_length = bool(sort_by_length)
+        self.quantized = quantized
+        self.name = name or f"{self.tokenizer_dir.name}-{self.runtime}" + (f"-{quantized}" if quantized else "")
+
+        self.tokenizer = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        self.tokenizer.no_padding()
+        pad = self.tokenizer.token_to_id("[PAD]")
+        self.pad_id = pad if pad is not None else (self.tokenizer.token_to_id("<pad>") or 0)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def prompts(self) -> dict[str, str | None]:
+        return {"query": self.query_prompt, "document": self.document_prompt}
+
+    def fingerprint(self) -> str:
+        settings = (self.runtime, self.pooling, self.normalize, self.max_seq_length, self.prompts())
+        return folder_fingerprint(self.model_file, folder_fingerprint(self.tokenizer_dir / "tokenizer.json"), *settings)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model sees them (special tokens included, truncated at max_seq_length)."""
+        return [len(e.ids) for e in self.tokenizer.encode_batch_fast(list(texts))]
+
+    def feeds(self, encodings) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """One padded batch as the model's inputs, and its attention mask for pooling."""
+        longest = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), longest), self.pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {name: feed[name] for name in self.input_names}, mask
+
+    def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
+        texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch_fast(texts)  # no character offsets: they are never used here
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable") if self.sort_by_length else np.arange(len(texts))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            feed, mask = self.feeds([encodings[i] for i in chunk])
+            out[chunk] = pool(self._forward(feed), mask, self.pooling)
+        if self.normalize:
+            out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, self.query_prompt)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, self.document_prompt)
