@@ -113,11 +113,17 @@ class OpenVinoEmbedder(TokenizedEncoder):
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = ov.Core().compile_model(str(self.model_file), "CPU", config)
+        core = ov.Core()
+        model = core.read_model(str(self.model_file))
+        self._dim = int(model.outputs[0].get_partial_shape()[-1].get_length())
+        self.pooled_in_graph = self.pooling in ("mean", "cls") and any(
+            p.get_friendly_name() == "attention_mask" for p in model.get_parameters())
+        if self.pooled_in_graph:
+            model = with_pooling(model, self.pooling)
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.lock = threading.Lock()  # one infer request: calls from several threads take turns
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
-        self._dim = int(self.compiled.outputs[0].get_partial_shape()[-1].get_length())
 
     def fingerprint(self) -> str:
         # an IR keeps its weights in the .bin beside the .xml
@@ -137,7 +143,30 @@ class OpenVinoEmbedder(TokenizedEncoder):
 
     def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         with self.lock:
-            return np.array(self.request.infer(feed)[0])  # a copy: the request reuses its output buffer
+            self.request.infer(feed)
+            return self.request.get_output_tensor(0).data.copy()  # a copy: the request reuses its output buffer
+
+    def _embed_batch(self, feed: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        return self._forward(feed) if self.pooled_in_graph else super()._embed_batch(feed, mask)
+
+
+def with_pooling(model, mode: str):
+    """The model with mean or CLS pooling appended, so OpenVINO fuses it and returns (batch, dim) vectors:
+    ~5% faster than pooling the (batch, length, dim) output in NumPy, which OpenVINO must first write out."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    hidden = model.get_results()[0].input_value(0)
+    if mode == "cls":
+        pooled = ops.gather(hidden, ops.constant(np.int64(0)), ops.constant(np.int64(1)))
+    else:
+        mask = next(p for p in model.get_parameters() if p.get_friendly_name() == "attention_mask")
+        weights = ops.unsqueeze(ops.convert(mask, ov.Type.f32), ops.constant(np.array([-1], dtype=np.int64)))
+        axis = ops.constant(np.array([1], dtype=np.int64))
+        total = ops.reduce_sum(ops.multiply(hidden, weights), axis)
+        count = ops.maximum(ops.reduce_sum(weights, axis), ops.constant(np.float32(1e-9)))
+        pooled = ops.divide(total, count)
+    return ov.Model([pooled], model.get_parameters(), "pooled")
 
 
 def prepared_int8(source: Path, tokenizer_dir: Path, calibration: str | None, size: int, **options) -> Path:

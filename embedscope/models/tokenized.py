@@ -128,6 +128,10 @@ class TokenizedEncoder:
     def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def _embed_batch(self, feed: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """Pooled (not yet normalized) vectors of one batch."""
+        return pool(self._forward(feed), mask, self.pooling)
+
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
         if not texts:
@@ -137,8 +141,7 @@ class TokenizedEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            feed, mask = self.feeds([encodings[i] for i in chunk])
-            out[chunk] = pool(self._forward(feed), mask, self.pooling)
+            out[chunk] = self._embed_batch(*self.feeds([encodings[i] for i in chunk]))
         if self.normalize:
             out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
         return out
