@@ -66,6 +66,9 @@ def test_int8_model_is_made_once_per_calibration_set(int8_model, runtime_subset,
     assert calibrated.fingerprint() != int8_model.fingerprint()  # ... and other cache entries
     assert calibrated.fingerprint() != load_model("openvino:minilm?threads=1").fingerprint()
 
+    shorter = load_model(f"openvino:minilm?quantize=int8&{CALIBRATION}&max_seq_length=128&threads=1")
+    assert shorter.model_file != int8_model.model_file  # calibrated on what this model will see
+
 
 def test_builtin_calibration_texts_are_long_prose():
     from embedscope.models.openvino import CALIBRATION_WORDS, builtin_calibration_texts, calibration_sample

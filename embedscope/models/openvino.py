@@ -176,8 +176,11 @@ def prepared_int8(source: Path, tokenizer_dir: Path, calibration: str | None, si
     from filelock import FileLock
 
     texts = calibration_sample(calibration, size)
-    texts_key = hashlib.blake2b("\x1e".join(texts).encode(), digest_size=8).hexdigest()
-    folder = onnx_cache_dir() / folder_fingerprint(source, "openvino-int8", nncf.__version__)
+    # the calibration inputs depend on the texts and on how they are fed (prompt, truncation)
+    texts_key = hashlib.blake2b(repr((texts, sorted(options.items()))).encode(), digest_size=8).hexdigest()
+    weights = source.with_suffix(".bin")  # an IR source keeps its weights beside the .xml
+    folder = onnx_cache_dir() / folder_fingerprint(source, "openvino-int8", nncf.__version__,
+                                                   folder_fingerprint(weights) if weights.exists() else None)
     target = folder / f"model.int8-nncf-{texts_key}.xml"  # the name records the calibration set
     if target.exists():
         return target
