@@ -86,12 +86,11 @@ def calibration_sample(source: str | Path | None, size: int) -> list[str]:
     return random.Random(0).sample(texts, size) if len(texts) > size else texts
 
 
-def quantize_static_int8(source: Path, target: Path, feeds: list[dict[str, np.ndarray]]) -> Path:
-    """NNCF post-training quantization with the transformer preset, written atomically as OpenVINO IR."""
+def quantize_static_int8(model, target: Path, feeds: list[dict[str, np.ndarray]]) -> Path:
+    """NNCF post-training quantization of an OpenVINO model with the transformer preset, written atomically as IR."""
     import nncf
     import openvino as ov
 
-    model = ov.Core().read_model(str(source))
     quantized = nncf.quantize(model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds))
     tmp = target.with_name(f".{target.stem}.tmp.xml")
     # fp16 compression would also round the fp32 parts (embeddings, layer norms) for no speed: keep them
@@ -188,11 +187,12 @@ def prepared_int8(source: Path, tokenizer_dir: Path, calibration: str | None, si
     with FileLock(str(folder / ".lock")):
         if not target.exists():
             # calibration texts go in as the model will see documents: same tokenizer, prompt and truncation
+            model = ov.Core().read_model(str(source))
             tokenize = TokenizedEncoder(source, tokenizer_dir, **options)
-            tokenize.input_names = [port.get_any_name() for port in ov.Core().read_model(str(source)).inputs]
+            tokenize.input_names = [port.get_any_name() for port in model.inputs]
             prompt = tokenize.document_prompt or ""
             feeds = [tokenize.feeds([e])[0] for e in tokenize.tokenizer.encode_batch_fast([prompt + t for t in texts])]
-            quantize_static_int8(source, target, feeds)
+            quantize_static_int8(model, target, feeds)
     return target
 
 
