@@ -72,6 +72,21 @@ def test_lookup_by_hub_id_last_part_folder_and_package(tmp_path):
     assert find_card("text-embedding-3-small").cost(2_000_000) == pytest.approx(0.04)
 
 
+def test_hosted_model_cards_take_price_and_date_from_the_price_table():
+    from embedscope.models.cards import all_cards
+    from embedscope.perf.cost import load_prices
+
+    table = {row["name"].rsplit("/", 1)[-1]: row for row in load_prices()["api"]}
+    hosted = [card for card in all_cards() if card.provider]
+    assert len(hosted) >= 10
+    for card in hosted:
+        row = table.get(card.name)
+        assert row is not None, f"{card.name} has a card but no row in prices.yaml"
+        assert (card.price_per_1m_tokens, card.price_date) == (row["usd_per_1m_tokens"], row["as_of"])
+        assert card.cost(1_000_000) == pytest.approx(row["usd_per_1m_tokens"])
+    assert find_card("all-MiniLM-L6-v2").cost(1_000_000) is None  # local models have no list price
+
+
 @pytest.fixture(scope="module")
 def e5_named_folder(tmp_path_factory):
     """The bundled MiniLM weights under an e5 folder name: what matters here is the card lookup, not the weights."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 
@@ -29,9 +31,5 @@ def command(run_dir, host, port, k, open_browser):
         import webbrowser
 
         webbrowser.open(server.url)
-    try:
+    with server, contextlib.suppress(KeyboardInterrupt):  # leaving the block closes the socket
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()

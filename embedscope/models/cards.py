@@ -1,5 +1,8 @@
 """Model cards: dims, max tokens, licence, prompts, price and published scores of known models (cards.yaml).
 
+Prices are not kept in the cards: a hosted model's card takes its list price and date from the price table
+(embedscope/perf/prices.yaml), so `embedscope run` usage costs and `embedscope bench` cost tables never disagree.
+
 Cards are found by any name a model goes by: a hub id (`intfloat/e5-small-v2`), its last part (`e5-small-v2`),
 a local folder of that name, or a bundled package name. For sentence-transformers models the card's prompts
 and max tokens are the defaults; options given in the spec win. A model whose card says it needs prompts but
@@ -9,7 +12,7 @@ that runs without them gets a warning, on stderr and in the results.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -55,14 +58,23 @@ def _key(name: str) -> str:
 @lru_cache(maxsize=1)
 def all_cards() -> tuple[ModelCard, ...]:
     raw = yaml.safe_load(resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8"))
-    cards = []
-    for entry in raw["models"]:
-        entry = dict(entry)
-        entry["aliases"] = tuple(entry.get("aliases") or ())
-        if entry.get("price_date") is not None:
-            entry["price_date"] = str(entry["price_date"])
-        cards.append(ModelCard(**entry))
-    return tuple(cards)
+    cards = [ModelCard(**{**entry, "aliases": tuple(entry.get("aliases") or ())}) for entry in raw["models"]]
+    return tuple(_with_prices(cards))
+
+
+def _with_prices(cards: list[ModelCard]) -> list[ModelCard]:
+    """Each card priced by the price table's row of the same model (`openai/text-embedding-3-small`)."""
+    from embedscope.perf.cost import load_prices
+
+    rows = {}
+    for row in load_prices()["api"]:
+        rows.setdefault(_key(row["name"]), row)
+        rows.setdefault(_key(row["name"]).rsplit("/", 1)[-1], row)  # provider/model is also known as model
+    priced = []
+    for card in cards:
+        row = next((rows[_key(n)] for n in (card.name, *card.aliases) if _key(n) in rows), None)
+        priced.append(replace(card, price_per_1m_tokens=row["usd_per_1m_tokens"], price_date=row["as_of"]) if row else card)
+    return priced
 
 
 @lru_cache(maxsize=1)

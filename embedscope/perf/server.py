@@ -9,6 +9,7 @@ models the same way as hosted ones. Requests are served one at a time per thread
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,12 +69,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     server = serve(load_model(args.model), args.port)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
+    with server, contextlib.suppress(KeyboardInterrupt):  # leaving the block closes the socket
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
 
 
 if __name__ == "__main__":
