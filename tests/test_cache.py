@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from embedscope.cache import CacheError, EmbeddingCache
-from embedscope.models import load_model
 
 
 class Counting:

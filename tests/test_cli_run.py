@@ -6,7 +6,6 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -102,3 +101,18 @@ def test_bad_input_is_one_clear_line(tmp_path, scifact_dir):
     config.write_text("models: [bm25]\nmodles: oops\n")
     result = embedscope("run", "--config", str(config))
     assert result.returncode == 2 and "unknown settings ['modles']" in result.stderr
+
+
+def test_run_with_streaming_index_scores_as_exact(run_dir, scifact_dir):
+    """--index streaming searches the cached shards and gives the exact search's numbers; BM25 is unaffected."""
+    out = run_dir[0].parent
+    result = embedscope("run", "--data", str(scifact_dir), "-m", "tokenlearn", "-m", "bm25", "--max-queries", "40",
+                        "--max-docs", "400", "-o", str(out / "streamed"), "--cache", str(out / "cache"),
+                        "--index", "streaming", "-q")
+    assert result.returncode == 0, result.stderr
+    streamed = json.loads(next((out / "streamed").glob("*/results.json")).read_text())
+    exact = json.loads((run_dir[0] / "results.json").read_text())
+    by_name = {m["name"]: m for m in exact["models"]}
+    for m in streamed["models"]:
+        assert m["metrics"]["ndcg@10"] == pytest.approx(by_name[m["name"]]["metrics"]["ndcg@10"], abs=1e-9)
+    assert streamed["models"][0]["run"]["index"] == "streaming-exact-cosine"

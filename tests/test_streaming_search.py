@@ -152,3 +152,48 @@ def test_streaming_ivf_recall(scifact_cached, factory, min_recall):
 def test_streaming_ivf_rejects_non_ivf():
     with pytest.raises(ValueError, match="IVF factory"):
         StreamingIVFIndex("HNSW32")
+
+
+def test_dense_retriever_streams_from_the_cache_without_holding_document_vectors(scifact_cached):
+    """index=streaming: the same run as exact search over vectors in memory, and no document matrix is ever made."""
+    from embedscope.runs.dense import DenseRetriever
+
+    dataset, cache, retriever = scifact_cached
+    want = retriever.retrieve(dataset, 10)
+    streaming = DenseRetriever(retriever.embedder, cache, index="streaming")
+    docs, _, stats = streaming.embed(dataset)
+    assert docs is None and stats["keys"].count == len(dataset.corpus)
+    got = streaming.retrieve(dataset, 10)
+    assert got.meta["index"] == "streaming-exact-cosine" and got.meta["dim"] == want.meta["dim"]
+    for qid in dataset.query_ids:
+        assert [d for d, _ in got.ranked(qid)] == [d for d, _ in want.ranked(qid)]
+
+
+def test_streaming_run_encodes_what_is_missing_and_chunks(scifact, static_model, tmp_path):
+    """A fresh cache: streaming encodes every text once (then nothing), and chunked MaxP streams like exact."""
+    from embedscope.runs.dense import DenseRetriever
+
+    dataset = scifact.subset(n_queries=40, n_docs=600, seed=1)
+    cache = EmbeddingCache(tmp_path, shard_size=128)
+    first = DenseRetriever(static_model, cache, index="streaming:IVF8,Flat,nprobe=8", chunk_tokens=64)
+    run = first.retrieve(dataset, 10)
+    assert run.meta["embedding"]["documents"]["encoded"] > len(dataset.corpus)  # chunks, all new
+    assert "IVF8,Flat,nprobe=8" in run.meta["index"]
+    again = DenseRetriever(static_model, cache, index="streaming", chunk_tokens=64).retrieve(dataset, 10)
+    assert again.meta["embedding"]["documents"]["encoded"] == 0
+    exact = DenseRetriever(static_model, cache, chunk_tokens=64).retrieve(dataset, 10)
+    for qid in dataset.query_ids:
+        assert [d for d, _ in again.ranked(qid)] == [d for d, _ in exact.ranked(qid)]
+    # nprobe = all 8 lists: the IVF-Flat search is exhaustive too
+    assert np.mean([len({d for d, _ in run.ranked(q)} & {d for d, _ in exact.ranked(q)}) / 10
+                    for q in dataset.query_ids]) > 0.99
+
+
+def test_streaming_spec_errors():
+    from embedscope.index import build_index
+    from embedscope.index.streaming import streaming_index
+
+    with pytest.raises(ValueError, match="unknown parameter 'efSearch=8'"):
+        streaming_index("streaming:IVF8,Flat,efSearch=8", "cosine", lambda: iter(()), DocumentKeys([]))
+    with pytest.raises(ValueError, match="straight from the embedding cache"):
+        build_index("streaming", "cosine")

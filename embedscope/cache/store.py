@@ -77,6 +77,16 @@ class EmbeddingCache:
             if read is not None:
                 yield read
 
+    def keys(self, fingerprint: str, role: str) -> set[str]:
+        """Text keys of every cached vector for this model and role, without reading the vectors."""
+        found: set[str] = set()
+        for shard in self.shards(fingerprint, role):
+            try:
+                found.update(pq.read_table(shard, columns=["key"], use_threads=False).column("key").to_pylist())
+            except Exception:
+                shard.rename(shard.with_suffix(".corrupt"))  # as read_shard: set aside, never trusted
+        return found
+
     def load(self, fingerprint: str, role: str) -> dict[str, np.ndarray]:
         """Every cached vector for this model and role, by text key."""
         found: dict[str, np.ndarray] = {}
@@ -118,16 +128,21 @@ class EmbeddingCache:
         *,
         on_progress: Callable[[int], None] | None = None,
         meta: dict | None = None,
-    ) -> tuple[np.ndarray, dict]:
+        keep_vectors: bool = True,
+    ) -> tuple[np.ndarray | None, dict]:
         """Vectors for `texts` in order. Only texts missing from the cache are encoded, in shards that are
-        saved as soon as they are done. Returns (vectors, stats) with counts of cached and newly encoded texts."""
+        saved as soon as they are done. Returns (vectors, stats) with counts of cached and newly encoded texts.
+
+        With keep_vectors=False the texts are only made sure to be cached and vectors is None: memory stays at
+        one shard, for corpora searched straight from the cache (embedscope.index.streaming)."""
         folder = self.folder(fingerprint, role)
         if meta and not (self.root / fingerprint / "model.json").exists():
             folder.parent.mkdir(parents=True, exist_ok=True)
             (self.root / fingerprint / "model.json").write_text(json.dumps(meta, indent=2, default=str))
         keys = [text_key(t) for t in texts]
         positions = Counter(keys)  # duplicate texts are encoded once but count once per position for progress
-        have = self.load(fingerprint, role)
+        have: dict[str, np.ndarray | None] = (self.load(fingerprint, role) if keep_vectors
+                                              else dict.fromkeys(self.keys(fingerprint, role)))
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts):
             if key not in have and key not in missing:
@@ -145,9 +160,13 @@ class EmbeddingCache:
             if vectors.shape[0] != len(chunk):
                 raise RuntimeError(f"model returned {vectors.shape[0]} vectors for {len(chunk)} texts")
             self.write_shard(fingerprint, role, [k for k, _ in chunk], vectors)
-            have.update(zip((k for k, _ in chunk), vectors))
+            if keep_vectors:
+                have.update(zip((k for k, _ in chunk), vectors))
             if on_progress:
                 on_progress(sum(positions[k] for k, _ in chunk))
-        matrix = np.stack([have[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+        if not keep_vectors:
+            matrix = None
+        else:
+            matrix = np.stack([have[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
         stats = {"texts": len(keys), "cached": cached, "encoded": len(todo), "encode_seconds": encode_seconds}
         return matrix, stats

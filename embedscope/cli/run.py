@@ -65,7 +65,7 @@ def add_judgments(dataset, paths):
 @click.option("--k", type=int, help="Metric cutoff: nDCG@k, recall@k, ... [10].")
 @click.option("--depth", type=int, help="How many hits to retrieve per query [100].")
 @click.option("--metric", "metrics", multiple=True, help="Metrics to report, e.g. ndcg@10 (repeatable).")
-@click.option("--index", help="Vector index spec [exact].")
+@click.option("--index", help="Vector index spec: exact, faiss:..., a vector database, or streaming[:IVF...] to search from the cache [exact].")
 @click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), help="Vector similarity [cosine].")
 @click.option("--judgments", multiple=True, type=click.Path(dir_okay=False),
               help="Extra graded qrels merged over the dataset's, e.g. RUN_DIR/judgments/qrels.tsv (repeatable).")

@@ -8,6 +8,9 @@ def build_index(spec: str = "exact", metric: str = "cosine") -> VectorIndex:
     """An index from a spec string: 'exact' (others register in their own modules)."""
     if spec in ("exact", "flat", "Flat"):
         return ExactIndex(metric=metric)
+    if spec.partition(":")[0] == "streaming":
+        raise ValueError(f"index '{spec}' searches a dense model's vectors straight from the embedding cache "
+                         "(embedscope run); here the vectors are already in memory: use exact or faiss:...")
     from embedscope.index import registry
 
     return registry.build(spec, metric)

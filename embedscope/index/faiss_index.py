@@ -15,6 +15,8 @@ returned negated so that higher is better for every metric, as ExactIndex does.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from embedscope.index.base import METRICS, normalize
@@ -75,7 +77,31 @@ def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     return normalize(vectors) if metric == "cosine" else vectors
 
 
+def _undertrained(index, n: int) -> list[str]:
+    """The k-means steps of an index that get fewer training vectors than FAISS asks for (39 per centroid),
+    with their warnings silenced: FAISS would print one per PQ sub-quantizer (48 lines for PQ48). The caller
+    says it once instead."""
+    faiss = _faiss()
+    steps = []
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        steps.append(("IVF", ivf.cp, ivf.nlist))
+    pq = getattr(faiss.downcast_index(ivf) if ivf is not None else faiss.downcast_index(index), "pq", None)
+    if pq is not None:
+        steps.append(("PQ", pq.cp, pq.ksub))
+    short = []
+    for label, params, centroids in steps:
+        if n < params.min_points_per_centroid * centroids:
+            short.append(f"{label} needs {params.min_points_per_centroid * centroids:,} for {centroids} centroids")
+            params.min_points_per_centroid = 1
+    return short
+
+
 def _train(index, vectors: np.ndarray, spec: str) -> None:
+    short = _undertrained(index, len(vectors))
+    if short:
+        print(f"warning: {spec} trained on {len(vectors):,} vectors, fewer than FAISS advises ({'; '.join(short)}): "
+              "its recall may be lower than on a larger corpus", file=sys.stderr)
     try:
         index.train(vectors)
     except RuntimeError as e:

@@ -188,6 +188,26 @@ class StreamingIVFIndex:
         return int(len(faiss.serialize_index(self.index))) if self.index is not None else 0
 
 
+def streaming_index(spec: str, metric: str, shards: Shards, documents: DocumentKeys):
+    """The searcher an index spec names: `streaming` (exact) or `streaming:IVF1024,SQ8,nprobe=64` (an IVF
+    index built shard by shard; nprobe 16 unless given)."""
+    prefix, _, rest = spec.partition(":")
+    if prefix != "streaming":
+        raise ValueError(f"'{spec}' is not a streaming index spec (streaming or streaming:IVF...)")
+    if not rest:
+        return StreamingExactSearch(shards, documents, metric)
+    factory, nprobe = [], 16
+    for token in filter(None, rest.split(",")):
+        key, _, value = token.partition("=")
+        if key == "nprobe" and value.isdigit():
+            nprobe = int(value)
+        elif "=" in token:
+            raise ValueError(f"index spec '{spec}': unknown parameter '{token}' (streaming IVF takes nprobe=N)")
+        else:
+            factory.append(token)
+    return StreamingIVFIndex(",".join(factory), metric, nprobe).build(shards, documents)
+
+
 def search_cache(dataset, cache: EmbeddingCache, fingerprint: str, k: int = 100, metric: str = "cosine",
                  ann: str | None = None, nprobe: int = 16):
     """A Run for `dataset` from the cached vectors of one model, reading document shards one at a time.

@@ -7,6 +7,7 @@ import numpy as np
 from embedscope import progress
 from embedscope.cache import EmbeddingCache
 from embedscope.index import build_index
+from embedscope.index.streaming import DocumentKeys, cache_shards, streaming_index
 from embedscope.runs.run import Run
 
 
@@ -15,6 +16,10 @@ class DenseRetriever:
 
     With `chunk_tokens`, long documents are split into sentence-packed chunks (CJK-aware, see embedscope.text),
     each chunk is embedded, and a document scores as its best chunk (MaxP).
+
+    With index `streaming` (exact) or `streaming:IVF1024,SQ8,nprobe=64`, document vectors are never held in
+    memory together: they go to the cache shard by shard and are searched from there (embedscope.index.streaming),
+    for corpora whose vectors do not fit in RAM.
     """
 
     def __init__(self, embedder, cache: EmbeddingCache, index: str = "exact", metric: str = "cosine",
@@ -26,6 +31,10 @@ class DenseRetriever:
         self.metric = metric
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
+
+    @property
+    def streaming(self) -> bool:  # a property: hybrid and rerank pipelines set index_spec after construction
+        return self.index_spec.partition(":")[0] == "streaming"
 
     def _units(self, dataset) -> tuple[list[str], np.ndarray]:
         """Texts to embed and, for each, the position of its document."""
@@ -42,13 +51,14 @@ class DenseRetriever:
 
     def embed(self, dataset):
         """(doc_vectors, query_vectors, stats); cached vectors are reused, missing ones encoded and saved.
-        With chunking, doc_vectors has one row per chunk and stats["parents"] maps rows to documents."""
+        With chunking, doc_vectors has one row per chunk and stats["parents"] maps rows to documents. With a
+        streaming index, doc_vectors is None and stats["keys"] maps cached vectors to those rows."""
         fp = self.embedder.fingerprint()
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
         texts, parents = self._units(dataset)
         with progress.task(f"{self.name}: documents", len(texts)) as advance:
             docs, doc_stats = self.cache.encode(fp, "document", texts, self.embedder.encode_documents,
-                                                on_progress=advance, meta=meta)
+                                                on_progress=advance, meta=meta, keep_vectors=not self.streaming)
         with progress.task(f"{self.name}: queries", len(dataset.queries)) as advance:
             queries, query_stats = self.cache.encode(fp, "query", dataset.query_texts, self.embedder.encode_queries,
                                                      on_progress=advance, meta=meta)
@@ -56,23 +66,29 @@ class DenseRetriever:
         if self.chunk_tokens:
             stats["chunks"] = {"tokens": self.chunk_tokens, "count": len(texts), "documents": len(dataset.corpus)}
             stats["parents"] = parents
+        if self.streaming:
+            stats["keys"] = DocumentKeys.from_texts(texts)
         return docs, queries, stats
 
     def retrieve(self, dataset, k: int) -> Run:
         docs, queries, stats = self.embed(dataset)
-        parents = stats.pop("parents", None)
+        parents, keys = stats.pop("parents", None), stats.pop("keys", None)
         started = time.perf_counter()
-        index = build_index(self.index_spec, self.metric)
-        index.add(docs)
+        if keys is None:
+            index = build_index(self.index_spec, self.metric)
+            index.add(docs)
+        else:
+            index = streaming_index(self.index_spec, self.metric, cache_shards(self.cache, stats["fingerprint"]), keys)
         built = time.perf_counter()
+        units = keys.count if keys is not None else len(docs)
         if parents is None:
-            scores, idx = index.search(queries, min(k, len(docs)))
+            scores, idx = index.search(queries, min(k, units))
         else:
             scores, idx = self._search_chunks(index, queries, parents, k)
         searched = time.perf_counter()
         meta = {
             "kind": "dense",
-            "dim": int(docs.shape[1]),
+            "dim": int(queries.shape[1]),
             "index": getattr(index, "name", self.index_spec),
             "metric": self.metric,
             "index_seconds": built - started,
