@@ -195,5 +195,7 @@ def test_streaming_spec_errors():
 
     with pytest.raises(ValueError, match="unknown parameter 'efSearch=8'"):
         streaming_index("streaming:IVF8,Flat,efSearch=8", "cosine", lambda: iter(()), DocumentKeys([]))
+    with pytest.raises(ValueError, match="nprobe must be a whole number"):
+        streaming_index("streaming:IVF8,Flat,nprobe=many", "cosine", lambda: iter(()), DocumentKeys([]))
     with pytest.raises(ValueError, match="straight from the embedding cache"):
         build_index("streaming", "cosine")

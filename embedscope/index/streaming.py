@@ -199,7 +199,9 @@ def streaming_index(spec: str, metric: str, shards: Shards, documents: DocumentK
     factory, nprobe = [], 16
     for token in filter(None, rest.split(",")):
         key, _, value = token.partition("=")
-        if key == "nprobe" and value.isdigit():
+        if key == "nprobe":
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"index spec '{spec}': nprobe must be a whole number of at least 1")
             nprobe = int(value)
         elif "=" in token:
             raise ValueError(f"index spec '{spec}': unknown parameter '{token}' (streaming IVF takes nprobe=N)")
