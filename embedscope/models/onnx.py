@@ -28,6 +28,7 @@ import numpy as np
 from embedscope.models import register
 from embedscope.models.base import folder_fingerprint
 from embedscope.models.tokenized import INPUTS, TokenizedEncoder
+
 INT8_FILE = "model.qint8-matmul-per-channel.onnx"  # the name records the recipe: a new recipe, a new file
 
 

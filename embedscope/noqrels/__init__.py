@@ -5,7 +5,6 @@ LLM judgments and human judgments made in `embedscope serve` all feed the same `
 """
 
 from embedscope.noqrels.judge import LLMJudge, judge_pool, parse_grade
-from embedscope.pipelines.http import ChatClient
 from embedscope.noqrels.pooling import depth_pool, evaluate_on_labels, judged_at_k, read_pool, write_pool
 from embedscope.noqrels.querygen import (
     GeneratedQuery,
@@ -15,6 +14,7 @@ from embedscope.noqrels.querygen import (
     generate_queries,
     write_generated,
 )
+from embedscope.pipelines.http import ChatClient
 
 __all__ = [
     "ChatClient",
