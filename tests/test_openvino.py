@@ -27,6 +27,17 @@ def model_dir(tmp_path_factory):
     mp.undo()
 
 
+def float_attention_products(model_file) -> int:
+    """MatMuls that take a softmax output as it is, in float (a quantized one passes through a FakeQuantize)."""
+    import openvino as ov
+
+    model = ov.Core().read_model(str(model_file))  # held: its ops' edges go when the model goes
+    softmaxes = [op for op in model.get_ops() if op.get_type_name() == "Softmax"]
+    assert softmaxes, "no attention found in the model"
+    return sum(target.get_node().get_type_name() == "MatMul"
+               for op in softmaxes for target in op.output(0).get_target_inputs())
+
+
 @pytest.fixture(scope="module")
 def int8_model():
     return load_model(f"openvino:minilm?quantize=int8&{CALIBRATION}&threads=1")
@@ -51,6 +62,17 @@ def test_static_int8_keeps_quality(int8_model, pytorch_reference, runtime_subset
     sims = cosines(out, vectors)
     assert sims.mean() > 0.98 and sims.mean() < 0.99999  # close to fp32, and really quantized
     assert abs(dense_ndcg10(int8_model, runtime_subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
+    assert float_attention_products(int8_model.model_file) == 0  # softmax(QKᵀ)·V is int8 too
+
+
+def test_mixed_attention_keeps_nncf_placement(int8_model, pytorch_reference, runtime_subset, session_cache):
+    vectors, torch_ndcg = pytorch_reference
+    mixed = load_model(f"openvino:minilm?quantize=int8&attention=mixed&{CALIBRATION}&threads=1")
+    assert float_attention_products(mixed.model_file) == 6  # one per layer of MiniLM: the weighted sum stays float
+    assert mixed.model_file != int8_model.model_file and mixed.fingerprint() != int8_model.fingerprint()
+    assert mixed.name == "all-MiniLM-L6-v2-openvino-int8-mixed-attention"
+    assert cosines(mixed.encode_documents(runtime_subset.doc_texts), vectors).mean() > 0.98
+    assert abs(dense_ndcg10(mixed, runtime_subset, session_cache) - torch_ndcg) <= INT8_NDCG_TOLERANCE
 
 
 def test_int8_model_is_made_once_per_calibration_set(int8_model, runtime_subset, tmp_path):
@@ -95,8 +117,12 @@ def test_openvino_spec_errors(tmp_path):
         load_model("openvino:")
     with pytest.raises(ValueError, match="only int8"):
         load_model("openvino:minilm?quantize=int4")
-    with pytest.raises(ValueError, match="only applies with quantize=int8"):
+    with pytest.raises(ValueError, match="only apply with quantize=int8"):
         load_model("openvino:minilm?calibration=texts.txt")
+    with pytest.raises(ValueError, match="only apply with quantize=int8"):
+        load_model("openvino:minilm?attention=mixed")
+    with pytest.raises(ValueError, match="attention=fp16: use int8"):
+        load_model("openvino:minilm?quantize=int8&attention=fp16")
     with pytest.raises(ValueError, match="no such file"):
         load_model(f"openvino:minilm?quantize=int8&calibration={tmp_path / 'missing.txt'}")
     empty = tmp_path / "empty.txt"
