@@ -55,6 +55,13 @@ def _key(name: str) -> str:
     return name.strip().rstrip("/").lower()
 
 
+def _keys(name: str) -> tuple[str, str]:
+    """A name's lookup keys: a hub or provider id is also known by its last part (intfloat/e5-small-v2 ->
+    e5-small-v2, openai/text-embedding-3-small -> text-embedding-3-small)."""
+    key = _key(name)
+    return key, key.rsplit("/", 1)[-1]
+
+
 @lru_cache(maxsize=1)
 def all_cards() -> tuple[ModelCard, ...]:
     raw = yaml.safe_load(resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8"))
@@ -68,8 +75,8 @@ def _with_prices(cards: list[ModelCard]) -> list[ModelCard]:
 
     rows = {}
     for row in load_prices()["api"]:
-        rows.setdefault(_key(row["name"]), row)
-        rows.setdefault(_key(row["name"]).rsplit("/", 1)[-1], row)  # provider/model is also known as model
+        for key in _keys(row["name"]):
+            rows.setdefault(key, row)
     priced = []
     for card in cards:
         row = next((rows[_key(n)] for n in (card.name, *card.aliases) if _key(n) in rows), None)
@@ -82,9 +89,8 @@ def _by_key() -> dict[str, ModelCard]:
     table: dict[str, ModelCard] = {}
     for card in all_cards():
         for name in (card.name, *card.aliases):
-            table.setdefault(_key(name), card)
-            # a hub id is also known by its last part: intfloat/e5-small-v2 -> e5-small-v2
-            table.setdefault(_key(name).rsplit("/", 1)[-1], card)
+            for key in _keys(name):
+                table.setdefault(key, card)
     return table
 
 
