@@ -7,12 +7,14 @@ from pathlib import Path
 
 import yaml
 
+from embedscope.errors import EmbedscopeError
+
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
         "judgments", "references", "reference_task", "chunk_tokens"}
 
 
-class ConfigError(ValueError):
+class ConfigError(EmbedscopeError, ValueError):
     pass
 
 

@@ -22,10 +22,12 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+from embedscope.errors import EmbedscopeError
+
 LOOPBACK = "127.0.0.1"
 
 
-class ServerError(RuntimeError):
+class ServerError(EmbedscopeError, RuntimeError):
     """A server binary is missing or the server did not come up (the message says which and why)."""
 
 

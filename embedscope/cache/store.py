@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock
 
+from embedscope.errors import EmbedscopeError
+
 ROLES = ("query", "document")
 
 
@@ -30,7 +32,7 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-class CacheError(OSError):
+class CacheError(EmbedscopeError, OSError):
     pass
 
 

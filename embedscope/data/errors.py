@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from embedscope.errors import EmbedscopeError
 
-class DataError(ValueError):
+
+class DataError(EmbedscopeError, ValueError):
     """Bad input data. The message always names the file and, where it applies, the line."""
 
     def __init__(self, path: str | Path, message: str, line: int | None = None):

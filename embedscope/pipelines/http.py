@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import time
 
+from embedscope.errors import EmbedscopeError
+
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-class APIError(RuntimeError):
+class APIError(EmbedscopeError, RuntimeError):
     pass
 
 

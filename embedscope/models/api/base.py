@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from embedscope.errors import EmbedscopeError
+
 from embedscope.models.api.retry import retrying, status_of
 from embedscope.models.api.tokens import TokenCounter, counter_for
 from embedscope.models.base import text_fingerprint
@@ -23,7 +25,7 @@ from embedscope.models.cards import ModelCard, find_card, missing_prompt_warning
 ESTIMATE_MARGIN = 0.8  # with estimated counts, pack requests to 80% of the provider's token limit
 
 
-class ApiError(RuntimeError):
+class ApiError(EmbedscopeError, RuntimeError):
     """A request that still failed after retries. The message names provider, model and status, never the key."""
 
 
