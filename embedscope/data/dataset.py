@@ -17,7 +17,7 @@ class Document:
 
 @dataclass
 class Dataset:
-    """A corpus, queries and (optionally) graded relevance judgments: qrels[qid][docid] = grade."""
+    """A corpus, queries and (optionally) graded relevance judgments: `qrels[qid][docid] = grade`."""
 
     name: str
     corpus: dict[str, Document]

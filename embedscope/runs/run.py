@@ -19,7 +19,7 @@ class _desc(str):
 
 @dataclass
 class Run:
-    """One system's ranked results: scores[qid][docid] = score. The one type every stage passes on."""
+    """One system's ranked results: `scores[qid][docid] = score`. The one type every stage passes on."""
 
     name: str
     scores: dict[str, dict[str, float]]
