@@ -7,15 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from embedscope.errors import EmbedscopeError
+from embedscope.errors import ConfigError
 
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
         "judgments", "references", "reference_task", "chunk_tokens"}
-
-
-class ConfigError(EmbedscopeError, ValueError):
-    pass
 
 
 def defaults() -> dict:

@@ -7,3 +7,7 @@ from __future__ import annotations
 
 class EmbedscopeError(Exception):
     """An expected failure. Its message is complete on its own: it names the file, model, server or option at fault."""
+
+
+class ConfigError(EmbedscopeError, ValueError):
+    """A setting is missing, unknown, of the wrong type or out of range (in a YAML config or on the command line)."""

@@ -22,7 +22,6 @@ def read_runs(run_dir: str | Path) -> dict[str, Run]:
 
 def read_dataset(run_dir: str | Path):
     """The dataset the run was made from, reloaded from the paths recorded in results.json."""
-    from embedscope.cli.run import load_data
+    from embedscope.data import load_from
 
-    results = read_results(run_dir)
-    return load_data(results["settings"]["source"])
+    return load_from(read_results(run_dir)["settings"]["source"])

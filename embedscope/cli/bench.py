@@ -40,9 +40,9 @@ def command(run_dir, data, split, models, max_docs, latency_queries, prices_path
         dataset = read_dataset(run_dir)
         models = models or tuple(m["spec"] for m in results["models"])
     elif data:
-        from embedscope.data import load_beir
+        from embedscope.data import load
 
-        dataset = load_beir(data, split=split)
+        dataset = load(data, split=split)
     else:
         raise click.UsageError("name the data: --run-dir RUN_DIR or --data BEIR_FOLDER")
     if not models:

@@ -29,7 +29,7 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
             max_docs, seed, output, run_dir, cache):
     """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML)."""
     from embedscope.cache import EmbeddingCache
-    from embedscope.cli.run import load_data
+    from embedscope.data import load
     from embedscope.clusters import hdbscan, kmeans_sweep, label_agreement, metric_by_cluster, parse_ks, project
     from embedscope.clusters.plot import plot_data, write_plot
     from embedscope.metrics import canonical, evaluate
@@ -38,7 +38,7 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     from embedscope.report.outputs import safe_name
     from embedscope.runs.dense import DenseRetriever
 
-    dataset = load_data({"data": data, "split": split, "max_queries": max_queries, "max_docs": max_docs})
+    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     model = load_model(model_spec)
     if not hasattr(model, "encode_documents"):
         raise click.BadParameter(f"'{model_spec}' is not an embedding model", param_hint="--model")

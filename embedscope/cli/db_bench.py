@@ -33,7 +33,7 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     """Load one model's embeddings into vector databases and compare nDCG@10, recall vs exact, QPS and load time."""
     from embedscope import progress
     from embedscope.cache import EmbeddingCache
-    from embedscope.data import load_beir
+    from embedscope.data import load
     from embedscope.index.db import Filter, evaluate_backend
     from embedscope.index.db.base import TEXT_FIELD
     from embedscope.models import load_model
@@ -41,9 +41,7 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     from embedscope.runs.dense import DenseRetriever
 
     progress.set_enabled(not quiet)
-    dataset = load_beir(data, split=split)
-    if max_queries or max_docs:
-        dataset = dataset.subset(max_queries, max_docs)
+    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     docs, queries, _ = DenseRetriever(load_model(model_spec), EmbeddingCache(cache)).embed(dataset)
     metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]

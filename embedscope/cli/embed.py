@@ -33,7 +33,7 @@ def command(data, split, spec, engine, workers, address, gpus_per_worker, cache,
     """Embed a corpus into the cache, resumably, on one machine or a cluster."""
     from embedscope import progress
     from embedscope.cache import EmbeddingCache
-    from embedscope.data import load_beir
+    from embedscope.data import load
     from embedscope.distributed import embed, make_engine
 
     if address and engine == "local":
@@ -42,7 +42,7 @@ def command(data, split, spec, engine, workers, address, gpus_per_worker, cache,
         raise click.UsageError("--gpus-per-worker applies to --engine ray")
     if quiet:
         progress.set_enabled(False)
-    dataset = load_beir(data, split=split)
+    dataset = load(data, split=split)
     documents = dataset.doc_texts[:max_docs] if max_docs else dataset.doc_texts
     texts = {"document": documents} if no_queries else {"document": documents, "query": dataset.query_texts}
     store = EmbeddingCache(cache, shard_size=shard_size)

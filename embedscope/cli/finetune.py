@@ -14,9 +14,9 @@ NOT_PROMOTED_EXIT = 3
 
 def _load_split(data: str, split: str, max_queries=None, max_docs=None, seed: int = 0, full: bool = False):
     """The split (a subset when asked), and with full=True the whole split too."""
-    from embedscope.data import load_beir
+    from embedscope.data import load
 
-    dataset = load_beir(data, split=split)
+    dataset = load(data, split=split)
     if not dataset.has_qrels:
         raise ValueError(f"{data}: no qrels/{split}.tsv to take queries and positives from")
     subset = dataset.subset(max_queries, max_docs, seed=seed) if (max_queries or max_docs) else dataset

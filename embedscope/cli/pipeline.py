@@ -21,7 +21,7 @@ import click
 @click.option("--cache", default=".embedscope-cache", show_default=True)
 def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_docs, output, cache):
     """Score pipelines against a plain baseline: delta, wins/losses, paired t and randomization tests."""
-    from embedscope.cli.run import load_data
+    from embedscope.data import load
     from embedscope.compare import compare
     from embedscope.pipelines.versus import paired_delta, verdict
     from embedscope.report import new_run_dir, write_outputs
@@ -29,7 +29,7 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
     if not pipelines and not sweep:
         raise click.UsageError("name at least one --model pipeline or an --alpha-sweep")
     os.environ["EMBEDSCOPE_CACHE"] = cache  # pipeline stages embed into the same cache as the baseline
-    dataset = load_data({"data": data, "split": split, "max_queries": max_queries, "max_docs": max_docs})
+    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     if not dataset.has_qrels:
         raise click.UsageError(f"{data}: no qrels for split '{split}'; pipelines are compared on judged queries")
     comparison = compare(dataset, [baseline, *pipelines], k=k, depth=depth, cache_dir=cache,

@@ -88,14 +88,14 @@ def command(run_dir, data, split, models, max_queries, max_docs, depth, k, judge
 
 
 def _run_models(data, split, models, max_queries, max_docs, depth, output, cache, quiet):
-    from embedscope.cli.run import load_data
+    from embedscope.data import load_from
     from embedscope.compare import compare
     from embedscope.report import new_run_dir, write_outputs
 
     if not data or not models:
         raise click.UsageError("give --run-dir, or --data with at least one --model")
     config = {"data": data, "split": split or "test", "max_queries": max_queries, "max_docs": max_docs}
-    dataset = load_data(config)
+    dataset = load_from(config)
     comparison = compare(dataset, list(models), k=depth, depth=max(depth, 100), cache_dir=cache,
                          log=lambda msg: click.echo(msg, err=True) if not quiet else None)
     comparison.settings["source"] = {key: config.get(key) for key in

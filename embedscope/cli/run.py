@@ -4,57 +4,13 @@ from pathlib import Path
 
 import click
 
-from embedscope.config import ConfigError, load_config
-
-
-def load_data(config: dict):
-    from embedscope.data import load_beir, load_tables
-
-    if config.get("corpus"):
-        if not config.get("queries"):
-            raise ConfigError("--corpus needs --queries too")
-        dataset = load_tables(config["corpus"], config["queries"], config.get("qrels"),
-                              columns=config.get("columns"), name=config.get("name"))
-    else:
-        if not config.get("data"):
-            raise ConfigError("name a dataset with --data DIR (BEIR folder) or --corpus/--queries tables")
-        dataset = load_beir(config["data"], split=config.get("split", "test"), name=config.get("name"))
-    if config.get("max_queries") or config.get("max_docs"):
-        dataset = dataset.subset(config.get("max_queries"), config.get("max_docs"))
-    if config.get("judgments"):
-        dataset = add_judgments(dataset, config["judgments"])
-    return dataset
-
-
-def add_judgments(dataset, paths):
-    """Merge judged pairs (graded qrels, e.g. saved by `embedscope serve`) into the dataset's qrels.
-
-    A judgment replaces the dataset's grade for the same pair. Pairs whose query or document is not in
-    this dataset (another subset, another corpus) cannot be scored here and are left out, with a note.
-    """
-    import dataclasses
-
-    from embedscope.data import DataError
-    from embedscope.judgments import merge_qrels, read_judgments
-
-    extra, dropped = {}, 0
-    for path in [paths] if isinstance(paths, str) else paths:
-        if not Path(path).exists():
-            raise DataError(path, "judgments file not found")
-        for qid, rels in read_judgments(path).items():
-            for did, grade in rels.items():
-                if qid in dataset.queries and did in dataset.corpus:
-                    extra.setdefault(qid, {})[did] = grade
-                else:
-                    dropped += 1
-    if dropped:
-        click.echo(f"judgments: {dropped} pair(s) name queries or documents not in this dataset; left out", err=True)
-    return dataclasses.replace(dataset, qrels=merge_qrels(dataset.qrels, extra))
+from embedscope.config import load_config
 
 
 @click.command("run")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config; options below override it.")
-@click.option("--data", help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv.")
+@click.option("--data", help="Dataset name (beir:scifact, or one added with `embedscope datasets add`) or BEIR folder: "
+                            "corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv [beir:scifact].")
 @click.option("--split", help="qrels split to evaluate [test].")
 @click.option("--corpus", help="Corpus table (JSONL/CSV/Parquet) instead of --data.")
 @click.option("--queries", help="Queries table, with --corpus.")
@@ -82,6 +38,8 @@ def command(config_path, columns, quiet, **options):
     """Compare models on a dataset: retrieve, score, and write a run directory."""
     from embedscope import progress
     from embedscope.compare import compare
+    from embedscope.data import SOURCE_KEYS, load_from
+    from embedscope.data.named import is_name
     from embedscope.report import new_run_dir, print_leaderboard, write_outputs
 
     progress.set_enabled(not quiet)
@@ -91,7 +49,7 @@ def command(config_path, columns, quiet, **options):
             config[key] = list(value) if isinstance(value, tuple) else value
     if columns:
         config["columns"] = dict(_pair(c) for c in columns)
-    dataset = load_data(config)
+    dataset = load_from(config)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     if not dataset.has_qrels:
         click.echo("no qrels: runs are written; for metrics, judge a pool (`embedscope pool`, `embedscope serve`)", err=True)
@@ -108,9 +66,11 @@ def command(config_path, columns, quiet, **options):
             run_dir.rmdir()
         raise
     # Paths are recorded absolute, so the run directory can be read back (report, serve) from anywhere.
-    source = {key: config.get(key) for key in ("split", "columns", "max_queries", "max_docs")}
+    # A dataset name stays a name, so the run directory reloads it through the data cache on any machine.
+    source = {key: config.get(key) for key in SOURCE_KEYS}
     for key in ("data", "corpus", "queries", "qrels"):
-        source[key] = str(Path(config[key]).resolve()) if config.get(key) else None
+        if config.get(key) and not (key == "data" and is_name(str(config[key]))):
+            source[key] = str(Path(config[key]).resolve())
     if config.get("judgments"):
         source["judgments"] = [str(Path(p).resolve()) for p in config["judgments"]]
     comparison.settings["source"] = source

@@ -39,12 +39,12 @@ def _vectors(config: dict, quiet: bool):
     """The dataset and, per model, its document and query vectors from the embedding cache (embedded once)."""
     from embedscope import progress
     from embedscope.cache import EmbeddingCache
-    from embedscope.cli.run import load_data
+    from embedscope.data import load_from
     from embedscope.models import load_model
     from embedscope.runs.dense import DenseRetriever
 
     progress.set_enabled(not quiet)
-    dataset = load_data(config)
+    dataset = load_from(config)
     if not dataset.has_qrels:
         raise ValueError(f"dataset {dataset.name} has no qrels: sweeps score each option on the task")
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from embedscope.data.dataset import Dataset, Document
 from embedscope.data.errors import DataError
 from embedscope.data.readers import iter_jsonl, parse_grade
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -23,6 +25,8 @@ def _format(path: Path) -> str:
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, int]:
     """A table as strings, and the offset that turns a row index into the file's line number (0 for Parquet)."""
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
@@ -53,6 +57,8 @@ def _where(offset: int, i: int) -> int:
 
 
 def _ids_and_texts(path: Path, df: pd.DataFrame, offset: int, id_col: str, text_col: str, kind: str):
+    import pandas as pd
+
     ids = _column(df, id_col, path, "id")
     texts = _column(df, text_col, path, "text")
     seen: dict[str, int] = {}
@@ -68,6 +74,8 @@ def _ids_and_texts(path: Path, df: pd.DataFrame, offset: int, id_col: str, text_
 
 
 def read_corpus_table(path, id_col="_id", text_col="text", title_col: str | None = "title") -> dict[str, Document]:
+    import pandas as pd
+
     path = Path(path)
     df, offset = read_table(path)
     titles = df[title_col] if title_col and title_col in df.columns else None
@@ -84,6 +92,8 @@ def read_corpus_table(path, id_col="_id", text_col="text", title_col: str | None
 
 
 def read_queries_table(path, id_col="_id", text_col="text") -> dict[str, str]:
+    import pandas as pd
+
     path = Path(path)
     df, offset = read_table(path)
     queries = {}
