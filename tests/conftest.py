@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # reference tables only; datasets go by name
-REAL_DATA_FIXTURES = {"scifact_dir", "nfcorpus_dir", "cmrc_dir", "real_dataset"}
+REAL_DATA_FIXTURES = {"scifact_dir", "nfcorpus_dir", "cmrc_dir", "finetune_examples_dir"}
 
 
-def dataset_dir(name: str) -> Path:
-    """The registered copy of dataset NAME, or skip (never download from a test)."""
+def _registered(name: str) -> Path:
+    """The registered copy of dataset NAME, or skip (never download from a test). Tests take it through the
+    fixtures below, which mark them `realdata` so the second pass of scripts/test.sh selects them."""
     from embedscope.data import DataError, resolve
 
     try:
@@ -190,17 +191,22 @@ def data_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def scifact_dir() -> Path:
-    return dataset_dir("scifact")
+    return _registered("scifact")
 
 
 @pytest.fixture(scope="session")
 def nfcorpus_dir() -> Path:
-    return dataset_dir("nfcorpus")
+    return _registered("nfcorpus")
 
 
 @pytest.fixture(scope="session")
 def cmrc_dir() -> Path:
-    return dataset_dir("cmrc2018_dev")
+    return _registered("cmrc2018_dev")
+
+
+@pytest.fixture(scope="session")
+def finetune_examples_dir() -> Path:
+    return _registered("flagembedding_finetune_examples")
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,6 @@ from embedscope.finetune.mining import positive_threshold
 from embedscope.finetune.train import training_rows
 from embedscope.stats import paired_t_test
 
-from conftest import dataset_dir
-
 HELD_OUT = ["--eval-split", "test", "--max-queries", "30", "--max-docs", "300"]
 
 
@@ -36,18 +34,18 @@ def shared_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scifact_train():
+def scifact_train(scifact_dir):
     from embedscope.data import load_beir
 
-    return load_beir(dataset_dir("scifact"), split="train")
+    return load_beir(scifact_dir, split="train")
 
 
 @pytest.mark.parametrize("name, negatives", [
     ("toy_finetune_data.jsonl", 7), ("example_retrieval_msmarco.jsonl", 25),
     ("example_retrieval_nq.jsonl", None), ("example_retrieval_nli.jsonl", 1),
 ])
-def test_reads_flagembedding_examples_and_writes_them_back(name, negatives, tmp_path):
-    path = dataset_dir("flagembedding_finetune_examples") / name
+def test_reads_flagembedding_examples_and_writes_them_back(name, negatives, tmp_path, finetune_examples_dir):
+    path = finetune_examples_dir / name
     examples = read_training_jsonl(path)
     raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(examples) == len(raw) == 10
@@ -166,7 +164,7 @@ def _weights(folder: Path) -> dict:
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_finetune_minilm_short_run_with_guard(scifact_train, static_model, shared_cache, tmp_path):
+def test_finetune_minilm_short_run_with_guard(scifact_train, static_model, shared_cache, tmp_path, scifact_dir):
     from embedscope.cli import cli
     from embedscope.data import load_beir
     from embedscope.models.sentence_transformers import bundled_minilm_path
@@ -176,13 +174,13 @@ def test_finetune_minilm_short_run_with_guard(scifact_train, static_model, share
     mined, _ = mine_hard_negatives(examples_from_beir(sub), sub.doc_texts, static_model, None,
                                    MiningSettings(num_negatives=1))
     # A held-out query slipped into the training data must be left out of training.
-    test_queries = load_beir(dataset_dir("scifact"), split="test").queries
+    test_queries = load_beir(scifact_dir, split="test").queries
     mined.append(TrainingExample(next(iter(test_queries.values())), ["a passage"], ["another passage"]))
     leaked = sum(ex.query.strip().lower() in {t.strip().lower() for t in test_queries.values()} for ex in mined)
     train_file = write_training_jsonl(mined, tmp_path / "train.jsonl")
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, [
-        "finetune", "--base", "minilm", "--train", str(train_file), "--data", str(dataset_dir("scifact")), *HELD_OUT,
+        "finetune", "--base", "minilm", "--train", str(train_file), "--data", str(scifact_dir), *HELD_OUT,
         "--max-steps", "16", "--batch-size", "8", "--max-seq-length", "128", "--negatives", "1",
         "--cache", str(shared_cache), "-o", str(out), "-q",
     ], catch_exceptions=False)
@@ -211,20 +209,20 @@ def test_finetune_minilm_short_run_with_guard(scifact_train, static_model, share
     assert (out / "model").exists() == report["promoted"] and (out / "candidate").exists() != report["promoted"]
 
 
-def test_finetune_refuses_leaked_held_out_queries(tmp_path):
+def test_finetune_refuses_leaked_held_out_queries(tmp_path, scifact_dir):
     from embedscope.cli import cli
     from embedscope.data import load_beir
 
-    test = load_beir(dataset_dir("scifact"), split="test")
+    test = load_beir(scifact_dir, split="test")
     qid = next(iter(test.qrels))
     leaked = write_training_jsonl([TrainingExample(test.queries[qid], ["some passage"], ["other"])],
                                   tmp_path / "leak.jsonl")
-    result = CliRunner().invoke(cli, ["finetune", "--train", str(leaked), "--data", str(dataset_dir("scifact")),
+    result = CliRunner().invoke(cli, ["finetune", "--train", str(leaked), "--data", str(scifact_dir),
                                       *HELD_OUT, "-o", str(tmp_path / "out")])
     assert result.exit_code != 0 and "held-out split" in str(result.exception)
 
 
-def test_compare_bundled_minilm_with_sre_finetune(shared_cache, tmp_path):
+def test_compare_bundled_minilm_with_sre_finetune(shared_cache, tmp_path, scifact_dir):
     """A real base-vs-tuned pair: sre-embedding-model is all-MiniLM-L6-v2 fine-tuned on SRE text."""
     from embedscope.cli import cli
 
@@ -236,7 +234,7 @@ def test_compare_bundled_minilm_with_sre_finetune(shared_cache, tmp_path):
     result = CliRunner().invoke(cli, [
         # Both at 128 tokens, as the short training run uses: the base's held-out vectors come from the cache.
         "finetune", "--compare", "minilm?max_seq_length=128", f"st:{sre}?name=sre&max_seq_length=128",
-        "--data", str(dataset_dir("scifact")),
+        "--data", str(scifact_dir),
         *HELD_OUT, "--cache", str(shared_cache), "-o", str(out), "-q",
     ], catch_exceptions=False)
     report = json.loads((out / "report.json").read_text())

@@ -27,7 +27,7 @@ def _list(root) -> None:
     for r in rows:
         size = human_bytes(r.bytes) if r.bytes is not None else "-"
         where = f"-> {r.path}" if r.state == "registered" else ""
-        extra = "; ".join(x for x in (r.licence, r.note, where) if x)
+        extra = "; ".join(x for x in (where, r.licence, r.note) if x)
         click.echo(f"{r.name:<{width}}  {r.state:<10}  {size:>9}  {extra}")
 
 

@@ -7,6 +7,7 @@ hidden folder beside the final one, both removed on any failure, so a retry star
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import shutil
 import tempfile
@@ -49,21 +50,28 @@ def fetch(entry: CatalogEntry, root: Path, say=None) -> Path:
 
 def _download(entry: CatalogEntry, part: Path, say) -> None:
     say(f"downloading {entry.url} ({human_bytes(entry.bytes)})")
+    received, expected = 0, None
     try:
         with urllib.request.urlopen(entry.url, timeout=TIMEOUT_S) as response, open(part, "wb") as out:
-            total = int(response.headers.get("Content-Length") or entry.bytes)
-            received = 0
-            with progress.task(f"download {entry.name}", total) as advance:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            with progress.task(f"download {entry.name}", expected or entry.bytes) as advance:
                 while block := response.read(CHUNK):
-                    out.write(block)
+                    try:
+                        out.write(block)
+                    except OSError as e:  # the disk, not the network
+                        raise DataError(part.parent, f"cannot write the download ({e.strerror or e})") from None
                     received += len(block)
                     advance(len(block))
-    except (urllib.error.URLError, OSError) as e:
+    except http.client.IncompleteRead as e:
+        received += len(e.partial)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", None) or e
         raise DataError(f"beir:{entry.name}", f"not in the data cache and cannot be downloaded ({reason}); "
                                               f"{how_to_get(entry)}") from None
-    if "Content-Length" in response.headers and received != total:
-        raise DataError(entry.url, f"download cut short: {received:,} of {total:,} bytes; nothing was kept, try again")
+    if expected is not None and received != expected:
+        raise DataError(entry.url, f"download cut short after {received:,} of {expected:,} bytes; nothing was kept, "
+                                   "try again")
 
 
 def unpack(zip_path: Path, root: Path, name: str, source: str | None = None) -> Path:
