@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from embedscope.perf.cost import self_hosted_cost
+from embedscope.results import Results
 
 MULTILINGUAL = {"multilingual", "multi", "xx", "*"}
 
@@ -65,26 +66,26 @@ def cheapest(rows: list[dict], name: str, texts: int, min_hours: float) -> tuple
     return best
 
 
-def candidates_from(results: dict, perf: dict | None, *, metric: str | None = None, scale: int | None = None,
+def candidates_from(results: Results, perf: dict | None, *, metric: str | None = None, scale: int | None = None,
                     percentile: str = "p95") -> tuple[list[Candidate], str, int]:
-    metric = metric or results["metrics"][0]
+    metric = metric or results.main_metric
     perf = perf or {"models": [], "cost": {"rows": []}}
-    scale = scale or perf.get("dataset", {}).get("documents") or results.get("dataset", {}).get("documents") or 0
+    scale = scale or perf.get("dataset", {}).get("documents") or results.dataset.documents or 0
     by_name = {m["name"]: m for m in perf.get("models", [])}
     api_rows = {row["name"]: row for row in perf.get("cost", {}).get("rows", []) if row["kind"] == "api"}
     min_hours = float(perf.get("cost", {}).get("min_billed_hours", 1.0))
     out = []
-    for m in results["models"]:
-        quality = (m.get("metrics") or {}).get(metric)
-        measured = by_name.get(m["name"], {})
+    for m in results.models:
+        quality = (m.metrics or {}).get(metric)
+        measured = by_name.get(m.name, {})
         speed = measured.get("speed") or {}
-        price = cheapest(perf.get("cost", {}).get("rows", []), m["name"], scale, min_hours)
-        dim = (m.get("info") or {}).get("dim") or speed.get("dim") or (api_rows.get(m["name"]) or {}).get("dim")
+        price = cheapest(perf.get("cost", {}).get("rows", []), m.name, scale, min_hours)
+        dim = m.info.dim or speed.get("dim") or (api_rows.get(m.name) or {}).get("dim")
         out.append(Candidate(
-            name=m["name"], quality=quality, cost_usd=price[0] if price else None, cost_option=price[1] if price else None,
+            name=m.name, quality=quality, cost_usd=price[0] if price else None, cost_option=price[1] if price else None,
             latency_ms=(speed.get("query_latency_ms") or {}).get(percentile), dim=dim,
-            languages=measured.get("languages") or (api_rows.get(m["name"]) or {}).get("languages"),
-            dense=(m.get("run") or {}).get("kind", "dense") == "dense"))
+            languages=measured.get("languages") or (api_rows.get(m.name) or {}).get("languages"),
+            dense=(m.run.kind or "dense") == "dense"))
     return out, metric, scale
 
 

@@ -207,7 +207,7 @@ def test_perf_cost_and_recommendation_sections(scifact_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(scifact_run, run_dir)
     results = read_results(run_dir)
-    perf = bench.bench(read_dataset(run_dir), [m["spec"] for m in results["models"]], prices=load_prices(None),
+    perf = bench.bench(read_dataset(run_dir), [m.spec for m in results.models], prices=load_prices(None),
                        scales=SCALES, latency_queries=10, max_docs=100, log=lambda msg: None)
     (run_dir / "perf.json").write_text(json.dumps(perf, default=str))
     text = write_report(run_dir, tmp_path / "report.html")

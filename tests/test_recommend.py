@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from embedscope.results import Results
 from embedscope.recommend import Candidate, candidates_from, dominates, pareto_front, recommend
 
 
@@ -62,10 +63,11 @@ def test_no_feasible_model():
 @pytest.fixture()
 def run_dir(tmp_path):
     """A run directory as `embedscope run` + `embedscope bench --run-dir` leave it (the parts recommend reads)."""
-    results = {"metrics": ["ndcg@10", "recall@100"], "dataset": {"documents": 1000}, "models": [
-        {"name": "minilm", "info": {"dim": 384}, "run": {"kind": "dense"}, "metrics": {"ndcg@10": 0.64}},
-        {"name": "static", "info": {"dim": 64}, "run": {"kind": "dense"}, "metrics": {"ndcg@10": 0.50}},
-        {"name": "bm25", "info": {}, "run": {"kind": "bm25"}, "metrics": {"ndcg@10": 0.66}}]}
+    results = {"metrics": ["ndcg@10", "recall@100"], "dataset": {"name": "toy", "documents": 1000}, "models": [
+        {"name": "minilm", "spec": "minilm", "info": {"dim": 384}, "run": {"kind": "dense"}, "metrics": {"ndcg@10": 0.64}},
+        {"name": "static", "spec": "tokenlearn", "info": {"dim": 64}, "run": {"kind": "dense"},
+         "metrics": {"ndcg@10": 0.50}},
+        {"name": "bm25", "spec": "bm25", "info": {}, "run": {"kind": "bm25"}, "metrics": {"ndcg@10": 0.66}}]}
     row = lambda name, hw, tps: {"name": name, "kind": "self-hosted", "hardware": hw, "texts_per_second": tps,  # noqa: E731
                                  "usd_per_hour": 0.09, "usd_per_1k_texts": 0.09 / (3.6 * tps)}
     perf = {"dataset": {"documents": 1000}, "cost": {"min_billed_hours": 1.0, "rows": [
@@ -78,7 +80,7 @@ def run_dir(tmp_path):
 
 
 def test_cost_is_recomputed_at_scale(run_dir):
-    results = json.loads((run_dir / "results.json").read_text())
+    results = Results.read(run_dir)
     perf = json.loads((run_dir / "perf.json").read_text())
     cands, metric, scale = candidates_from(results, perf, scale=1_000_000)
     minilm = next(c for c in cands if c.name == "minilm")
@@ -109,6 +111,6 @@ def test_recommend_needs_perf_for_latency(tmp_path):
 
     from embedscope.cli import cli
 
-    (tmp_path / "results.json").write_text(json.dumps({"metrics": ["ndcg@10"], "models": []}))
+    (tmp_path / "results.json").write_text(json.dumps({"metrics": ["ndcg@10"], "dataset": {"name": "toy"}, "models": []}))
     result = CliRunner().invoke(cli, ["recommend", str(tmp_path), "--max-latency-ms", "5"])
     assert result.exit_code != 0 and "embedscope bench --run-dir" in result.output

@@ -37,8 +37,8 @@ def command(run_dir, data, split, models, max_docs, latency_queries, prices_path
         from embedscope.rundir import read_dataset, read_results
 
         results = read_results(run_dir)
-        dataset = read_dataset(run_dir)
-        models = models or tuple(m["spec"] for m in results["models"])
+        dataset = read_dataset(run_dir, results)
+        models = models or tuple(m.spec for m in results.ok_models)
     elif data:
         from embedscope.data import load
 

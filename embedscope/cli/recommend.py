@@ -33,8 +33,8 @@ def command(run_dir, max_latency_ms, max_cost, max_dim, language, scale, metric,
         perf = None
     else:
         perf = json.loads(perf_path.read_text(encoding="utf-8"))
-    if metric and metric not in results["metrics"]:
-        raise click.BadParameter(f"{metric} not in this run ({', '.join(results['metrics'])})", param_hint="--metric")
+    if metric and metric not in results.metrics:
+        raise click.BadParameter(f"{metric} not in this run ({', '.join(results.metrics)})", param_hint="--metric")
     candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale)
     advice = recommend(candidates, max_latency_ms=max_latency_ms, max_cost=max_cost, max_dim=max_dim, language=language)
     advice |= {"metric": metric, "scale": scale}

@@ -29,16 +29,16 @@ def command(run_dir, query_ids, disagreements, k, metric, models):
     from embedscope.stats.analysis import score_matrix
 
     results = read_results(run_dir)
-    runs = read_runs(run_dir)
+    runs = read_runs(run_dir, results)
     if models:
         unknown = [m for m in models if m not in runs]
         if unknown:
             raise click.BadParameter(f"{', '.join(unknown)} not in this run; it has {', '.join(runs)}",
                                      param_hint="--model")
         runs = {m: runs[m] for m in models}
-    dataset = read_dataset(run_dir)
-    metric = canonical(metric or results["metrics"][0])
-    order = results.get("significance", {}).get("order") or list(runs)
+    dataset = read_dataset(run_dir, results)
+    metric = canonical(metric or results.main_metric)
+    order = results.significance.order if results.significance else [m.name for m in results.ranked()]
     names = [n for n in order if n in runs] + [n for n in runs if n not in order]
     evaluations = {n: evaluate(dataset.qrels, runs[n], [metric]) for n in names} if dataset.has_qrels else {}
     values = {n: e.per_query[metric] for n, e in evaluations.items()}

@@ -231,5 +231,5 @@ def search_cache(dataset, cache: EmbeddingCache, fingerprint: str, k: int = 100,
     else:
         searcher = StreamingExactSearch(shards, documents, metric)
     scores, positions = searcher.search(queries, min(k, len(dataset.corpus)))
-    meta = {"kind": "dense", "index": searcher.name, "metric": metric, "embedding": {"fingerprint": fingerprint}}
+    meta = {"kind": "dense", "index": searcher.name, "similarity": metric, "embedding": {"fingerprint": fingerprint}}
     return Run.from_topk(fingerprint, dataset.query_ids, dataset.doc_ids, scores, positions, meta=meta)

@@ -176,7 +176,7 @@ class PrecomputedVectors:
             "kind": "precomputed",
             "dim": self.dim,
             "index": getattr(index, "name", self.index_spec),
-            "metric": self.metric,
+            "similarity": self.metric,
             "index_seconds": built - started,
             "search_seconds": searched - built,
             "vectors": {"documents": str(self.documents.path), "queries": str(self.queries.path),

@@ -86,10 +86,10 @@ def render_report(run_dir: str | Path, *, k: int = 10, max_chars: int = 600, max
     template = env.from_string(_template("report.html"))
     return template.render(
         csp=csp,
-        title=f"embedscope report: {results.get('dataset', {}).get('name', explorer.run_dir.name)}",
-        dataset=results.get("dataset", {}),
-        settings=results.get("settings", {}),
-        created=results.get("created"),
+        title=f"embedscope report: {results.dataset.name or explorer.run_dir.name}",
+        dataset=results.dataset.model_dump(),
+        settings=results.settings.model_dump(),
+        created=results.created,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         run_dir=str(explorer.run_dir),
         leaderboard=sections.leaderboard(results),

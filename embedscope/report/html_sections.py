@@ -1,4 +1,5 @@
-"""The data behind each section of the HTML report, read defensively from a run directory.
+"""The data behind each section of the HTML report: results.json as typed records (embedscope.results),
+perf.json and the cluster maps read defensively from a run directory.
 
 A run directory grows as more stages run over it (`embedscope run` writes results.json; the stats add
 confidence intervals and verdicts; `embedscope bench --run-dir` adds perf.json; the recommendation may
@@ -12,6 +13,8 @@ import html
 import json
 import math
 from pathlib import Path
+
+from embedscope.results import Results
 
 
 def num(value, digits: int = 4) -> str:
@@ -41,56 +44,31 @@ def read_perf(run_dir: Path) -> dict | None:
 
 
 def _interval(value) -> tuple[float, float] | None:
-    """A confidence interval in any of the shapes a writer may use: [lo, hi] or {low/high, lower/upper, ...}."""
+    """A [low, high] pair of numbers, shown as an interval."""
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
         return float(value[0]), float(value[1])
-    if isinstance(value, dict):
-        for lo, hi in (("low", "high"), ("lower", "upper"), ("lo", "hi"), ("ci_low", "ci_high"), ("ci_lower", "ci_upper")):
-            if isinstance(value.get(lo), (int, float)) and isinstance(value.get(hi), (int, float)):
-                return float(value[lo]), float(value[hi])
-        if "ci" in value:
-            return _interval(value["ci"])
     return None
 
 
-def confidence_interval(results: dict, model: str, metric: str) -> tuple[float, float] | None:
-    ci = results.get("confidence_intervals")
-    if not isinstance(ci, dict):
+def confidence_interval(results: Results, model: str, metric: str) -> tuple[float, float] | None:
+    return results.interval(model, metric)
+
+
+def leaderboard(results: Results) -> dict | None:
+    metrics = list(results.metrics)
+    if not results.models:
         return None
-    if isinstance(ci.get("models"), dict):  # embedscope.stats: {"models": {model: {metric: {mean, low, high}}}}
-        ci = ci["models"]
-    for outer, inner in ((model, metric), (metric, model)):
-        found = ci.get(outer)
-        if isinstance(found, dict) and inner in found:
-            return _interval(found[inner])
-    return None
-
-
-def leaderboard(results: dict) -> dict | None:
-    metrics = list(results.get("metrics") or [])
-    models = [m for m in results.get("models", []) if isinstance(m, dict)]
-    if not models:
-        return None
-    main = metrics[0] if metrics else None
-
-    def key(m):
-        value = (m.get("metrics") or {}).get(main) if main else None
-        return -value if isinstance(value, (int, float)) else math.inf
-
-    ordered = sorted(models, key=key)
-    best = {metric: max(((m.get("metrics") or {}).get(metric) for m in models
-                         if isinstance((m.get("metrics") or {}).get(metric), (int, float))), default=None)
+    best = {metric: max((v for m in results.models if (v := (m.metrics or {}).get(metric)) is not None), default=None)
             for metric in metrics}
     rows = []
-    for m in ordered:
-        info = m.get("info") or {}
+    for m in results.ranked():
         cells = []
         for metric in metrics:
-            value = (m.get("metrics") or {}).get(metric)
-            cells.append({"value": value, "ci": confidence_interval(results, m["name"], metric),
+            value = (m.metrics or {}).get(metric)
+            cells.append({"value": value, "ci": results.interval(m.name, metric),
                           "best": value is not None and value == best[metric]})
-        rows.append({"name": m["name"], "spec": m.get("spec"), "dim": info.get("dim"),
-                     "docs_per_second": info.get("docs_per_second"), "seconds": info.get("seconds"), "cells": cells})
+        rows.append({"name": m.name, "spec": m.spec, "dim": m.info.dim,
+                     "docs_per_second": m.info.docs_per_second, "seconds": m.info.seconds, "cells": cells})
     return {"metrics": metrics, "rows": rows, "has_ci": any(c["ci"] for r in rows for c in r["cells"])}
 
 
@@ -133,53 +111,30 @@ SIGNIFICANCE_COLUMNS = (  # (key in an embedscope.stats pair, column title)
 )
 
 
-def significance(results: dict) -> dict | None:
-    """The verdict table on the main metric (embedscope.stats layout), or any table-shaped verdicts."""
-    sig = results.get("significance")
-    if not sig:
+def significance(results: Results) -> dict | None:
+    """The verdict table on the main metric."""
+    sig = results.significance
+    pairs = sig.main_pairs() if sig else []
+    if not pairs:
         return None
-    if isinstance(sig, dict) and isinstance(sig.get("pairs"), list):
-        main = sig.get("main_metric")
-        pairs = [p for p in sig["pairs"] if isinstance(p, dict) and (main is None or p.get("metric") == main)]
-        if not pairs:
-            return None
-        rows = []
-        for p in pairs:
-            p = dict(p)
-            if "difference_low" in p and "difference_high" in p:
-                p["difference_ci"] = [p["difference_low"], p["difference_high"]]
-            rows.append({title: p.get(key) for key, title in SIGNIFICANCE_COLUMNS if key in p})
-        about = [f"{main or 'main metric'}, {sig.get('queries', '?')} queries, alpha {sig.get('alpha', '?')}"]
-        about += [f"{label}: {sig[key]}" for key, label in (("test", "verdict from"), ("second_opinion", "also shown"))
-                  if isinstance(sig.get(key), str)]
-        return {**table(rows), "about": about, "significant": [p.get("significant") for p in pairs]}
-    if isinstance(sig, dict):
-        for key in ("verdicts", "comparisons", "table"):
-            if records(sig.get(key)):
-                return {**table(records(sig[key])), "about": [], "significant": []}
-    found = table(records(sig))
-    return {**found, "about": [], "significant": []} if found else None
+    rows = []
+    for p in pairs:
+        p = p.model_dump() | {"difference_ci": [p.difference_low, p.difference_high]}
+        rows.append({title: p.get(key) for key, title in SIGNIFICANCE_COLUMNS})
+    about = [f"{sig.main_metric}, {sig.queries} queries, alpha {sig.alpha}",
+             f"verdict from: {sig.test}", f"also shown: {sig.second_opinion}"]
+    return {**table(rows), "about": about, "significant": [p.significant for p in pairs]}
 
 
-def win_tie_loss(results: dict) -> dict | None:
-    per_query = results.get("per_query")
-    rows = records(per_query.get("win_tie_loss")) if isinstance(per_query, dict) else None
-    if not rows:
+def win_tie_loss(results: Results) -> dict | None:
+    per_query = results.per_query
+    if not per_query or not per_query.win_tie_loss:
         return None
-    return {**table(rows), "metric": per_query.get("metric")}
+    return {**table([row.model_dump() for row in per_query.win_tie_loss]), "metric": per_query.metric}
 
 
-def warnings(results: dict) -> list[str]:
-    found = []
-    for source in (results, results.get("significance"), results.get("stats")):
-        if isinstance(source, dict):
-            for key in ("warnings", "warning"):
-                value = source.get(key)
-                found += [value] if isinstance(value, str) else [str(v) for v in value or [] if v]
-    for m in results.get("models", []):  # per-model warnings, e.g. a model that needs prompts ran without
-        if isinstance(m, dict):
-            found += [f"{m.get('name')}: {w}" for w in (m.get("info") or {}).get("warnings") or [] if w]
-    return list(dict.fromkeys(found))
+def warnings(results: Results) -> list[str]:
+    return results.warnings()
 
 
 def human_bytes(n) -> str:
@@ -271,27 +226,26 @@ def perf_tables(perf: dict | None) -> list[dict]:
     return out
 
 
-def model_cards(results: dict) -> list[dict]:
+def model_cards(results: Results) -> list[dict]:
     """Each model's card (info.card, from the model-card registry) beside the prompts the run really used."""
     cards = []
-    for m in results.get("models", []):
-        info = (m.get("info") or {}) if isinstance(m, dict) else {}
-        card = info.get("card")
-        if not isinstance(card, dict) or not card:
+    for m in results.models:
+        card = m.info.card
+        if not card:
             continue
         fields = [(k, cell(v)) for k, v in card.items() if k not in ("query_prompt", "document_prompt")]
         for role in ("query", "document"):
             fields.append((f"card {role} prompt", repr(card.get(f"{role}_prompt") or "")))
-        used = info.get("prompts")
+        used = m.info.prompts
         if isinstance(used, dict):
             fields += [(f"used {role} prompt", repr(used.get(role) or "")) for role in ("query", "document")]
-        cards.append({"model": m["name"], "fields": fields, "warnings": [str(w) for w in info.get("warnings") or []]})
+        cards.append({"model": m.name, "fields": fields, "warnings": list(m.info.warnings)})
     return cards
 
 
-def advice(results: dict, perf: dict | None) -> dict | None:
+def advice(results: Results, perf: dict | None) -> dict | None:
     """embedscope.recommend without constraints: the Pareto front and the best model, with reasons."""
-    if not perf or not results.get("metrics"):
+    if not perf or not results.metrics:
         return None
     try:
         from embedscope.recommend import candidates_from, recommend
@@ -305,7 +259,7 @@ def advice(results: dict, perf: dict | None) -> dict | None:
     return found | {"metric": metric, "scale": scale}
 
 
-def recommendation(results: dict, perf: dict | None, run_dir: Path):
+def recommendation(results: Results, perf: dict | None, run_dir: Path):
     found = advice(results, perf)
     if found:
         rows = [{"model": m["name"], "status": m["status"], found["metric"]: m["quality"],
@@ -317,8 +271,7 @@ def recommendation(results: dict, perf: dict | None, run_dir: Path):
         return {"fields": fields, "tables": [{"title": "every model", **table(rows)}],
                 "note": "No constraints applied; `embedscope recommend RUN_DIR --max-latency-ms ... --max-cost ...` "
                         "applies yours."}
-    for source in (results.get("recommendation"), (perf or {}).get("recommendation"),
-                   read_json(Path(run_dir) / "recommendation.json")):
+    for source in ((perf or {}).get("recommendation"), read_json(Path(run_dir) / "recommendation.json")):
         if isinstance(source, dict) and source:
             return {"fields": [(k, cell(v)) for k, v in source.items() if not records(v)],
                     "tables": [{"title": k.replace("_", " "), **table(records(v))}
@@ -326,10 +279,9 @@ def recommendation(results: dict, perf: dict | None, run_dir: Path):
     return None
 
 
-def _main_quality(results: dict) -> tuple[str | None, dict[str, float]]:
-    metrics = results.get("metrics") or []
-    main = metrics[0] if metrics else None
-    quality = {m["name"]: (m.get("metrics") or {}).get(main) for m in results.get("models", []) if main}
+def _main_quality(results: Results) -> tuple[str | None, dict[str, float]]:
+    main = results.main_metric
+    quality = {m.name: (m.metrics or {}).get(main) for m in results.models if main}
     return main, {k: v for k, v in quality.items() if isinstance(v, (int, float))}
 
 
@@ -348,11 +300,11 @@ def _scatter(fig_id: str, title: str, x_title: str, y_title: str, points: list[t
     return {"id": fig_id, "title": title, "figure": {"data": [trace], "layout": layout}}
 
 
-def figures(results: dict, perf: dict | None) -> list[dict]:
+def figures(results: Results, perf: dict | None) -> list[dict]:
     main, quality = _main_quality(results)
     if not quality:
         return []
-    errors = {m: ci for m in quality if (ci := confidence_interval(results, m, main))}
+    errors = {m: ci for m in quality if (ci := results.interval(m, main))}
     out = []
     found = advice(results, perf)
     by_name = {m["name"]: m for m in (found or {}).get("models", [])}
@@ -367,8 +319,7 @@ def figures(results: dict, perf: dict | None) -> list[dict]:
         out.append(_scatter("fig-cost", f"{main} vs cost", f"cost to embed {found['scale']:,} texts (USD, cheapest way)",
                             main, pts, errors))
     speed = {r["model"]: r["docs/s"] for r in speed_rows(perf) if isinstance(r["docs/s"], (int, float))} or {
-        m["name"]: m["info"]["docs_per_second"] for m in results.get("models", [])
-        if isinstance((m.get("info") or {}).get("docs_per_second"), (int, float))}
+        m.name: m.info.docs_per_second for m in results.models if m.info.docs_per_second is not None}
     if speed and not latency:
         pts = [(m, speed[m], q) for m, q in quality.items() if m in speed]
         out.append(_scatter("fig-speed", f"{main} vs encoding speed", "documents / second (log)", main, pts, errors,

@@ -1,7 +1,8 @@
 """Everything a comparison writes into its run directory.
 
-results.json also carries the statistics of `embedscope.stats.analyse` under "confidence_intervals",
-"significance" and "per_query" (documented in embedscope/stats/__init__.py); they are absent without qrels.
+results.json is one `embedscope.results.Results` record: the comparison's models with their metrics, and the
+statistics of `embedscope.stats.analyse` ("confidence_intervals", "significance", "per_query"; absent
+without qrels). Its layout is documented in docs/reference/results-schema.md.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import json
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from embedscope.references import reference_section
 from embedscope.report.markdown import summary_markdown
+from embedscope.results import SCHEMA_VERSION, Results
 from embedscope.stats import analyse
 
 
@@ -50,25 +52,25 @@ def new_run_dir(root: str | Path, dataset_name: str) -> Path:
     return path
 
 
-def results_dict(comparison, analysis: dict | None = None) -> dict:
-    return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": comparison.dataset.summary(),
-        "metrics": comparison.metrics,
-        "settings": comparison.settings,
-        "models": [
-            {
-                "name": r.name,
-                "spec": r.spec,
-                "info": r.info,
-                "run": {key: value for key, value in r.run.meta.items()},
-                "metrics": r.evaluation.mean if r.evaluation else None,
-                "run_file": f"runs/{safe_name(r.name)}.trec",
-            }
-            for r in comparison.results
-        ],
-        **(analysis or {}),
-    }
+def results_record(comparison, analysis: dict | None = None) -> Results:
+    """The comparison as the one results.json record (validated here, so a writer cannot drift from it)."""
+    models = [{"name": r.name, "spec": r.spec, "info": r.info, "run": r.run.meta,
+               "metrics": r.evaluation.mean if r.evaluation else None, "run_file": f"runs/{safe_name(r.name)}.trec"}
+              for r in comparison.results]
+    data = {"schema_version": SCHEMA_VERSION, "dataset": comparison.dataset.summary(), "metrics": comparison.metrics,
+            "settings": comparison.settings, "models": models, **(analysis or {})}
+    return Results.from_dict(_plain(data))
+
+
+def _plain(value):
+    """JSON values only: numpy scalars and arrays, paths and other objects become numbers, lists or text."""
+    return json.loads(json.dumps(value, default=_jsonable))
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def per_query_rows(comparison):
@@ -90,7 +92,7 @@ def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
                                    comparison.settings.get("reference_task"))
     if references:
         analysis["references"] = references
-    atomic_write(paths["results"], json.dumps(results_dict(comparison, analysis), indent=2, default=str))
+    atomic_write(paths["results"], results_record(comparison, analysis).to_json())
     with open(paths["per_query"], "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["model", "query_id", *comparison.metrics])
         writer.writeheader()

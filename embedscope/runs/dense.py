@@ -90,7 +90,7 @@ class DenseRetriever:
             "kind": "dense",
             "dim": int(queries.shape[1]),
             "index": getattr(index, "name", self.index_spec),
-            "metric": self.metric,
+            "similarity": self.metric,
             "index_seconds": built - started,
             "search_seconds": searched - built,
             "embedding": stats,

@@ -45,14 +45,14 @@ class Explorer:
 
     def __init__(self, run_dir: str | Path, dataset=None):
         self.run_dir = Path(run_dir)
-        self.results = read_results(self.run_dir)
-        self.runs = read_runs(self.run_dir)
+        self.results = read_results(self.run_dir)  # embedscope.results.Results
+        self.runs = read_runs(self.run_dir, self.results)
         self.dataset_problem: str | None = None
         self.dataset = dataset if dataset is not None else self._reload_dataset()
         self.per_query = read_per_query(self.run_dir)
-        self.metrics: list[str] = list(self.results.get("metrics") or [])
-        self.main_metric = self.metrics[0] if self.metrics else None
-        self.models = [m["name"] for m in self.results.get("models", []) if m["name"] in self.runs]
+        self.metrics: list[str] = list(self.results.metrics)
+        self.main_metric = self.results.main_metric
+        self.models = [m.name for m in self.results.models if m.name in self.runs]
         self.top_grade = top_grade(self.dataset.qrels)
         self.judgments = JudgmentStore(judgments_path(self.run_dir))
 
@@ -60,13 +60,14 @@ class Explorer:
         """The run's dataset; if it moved or is gone, ids and scores only (the problem is kept to show)."""
         from embedscope.config import ConfigError
         from embedscope.data import Dataset, DataError
+        from embedscope.results import ResultsError
 
         try:
-            return read_dataset(self.run_dir)
-        except (DataError, ConfigError, OSError, KeyError) as e:
+            return read_dataset(self.run_dir, self.results)
+        except (DataError, ConfigError, ResultsError, OSError, KeyError) as e:
             self.dataset_problem = f"dataset not reloaded ({e}): query and document texts and grades are missing"
             queries = {q: "" for run in self.runs.values() for q in run.scores}
-            name = (self.results.get("dataset") or {}).get("name", self.run_dir.name)
+            name = self.results.dataset.name or self.run_dir.name
             return Dataset(name=name, corpus={}, queries=queries, qrels={})
 
     def query_ids(self) -> list[str]:
