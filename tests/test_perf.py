@@ -159,3 +159,17 @@ def test_bench_cli_writes_perf_json(scifact_dir, tmp_path):
     cpu = next(r for r in perf["cost"]["rows"] if r["name"] == model["name"])
     assert cpu["hardware"].startswith("CPU") and cpu["throughput_source"] == "measured on this machine"
     assert not any(r["name"] == model["name"] and r["hardware"].startswith("GPU") for r in perf["cost"]["rows"])
+
+
+@pytest.mark.parametrize("spec", ["wordllama", "tokenlearn"])
+def test_token_counts_are_per_text_without_padding(spec):
+    """A tokenizer that pads a batch to its longest text must not count the padding: each text counts the
+    same alone as in a batch beside a much longer one."""
+    from embedscope.models import load_model
+    from embedscope.perf.tokens import counter_for
+
+    count, _ = counter_for(load_model(spec))
+    short, long = "protein folding", " ".join(["vaccine trial outcomes in adults"] * 40)
+    alone = count([short])[0]
+    batched = count([short, long])
+    assert batched[0] == alone < batched[1]

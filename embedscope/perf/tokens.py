@@ -35,7 +35,7 @@ def model_counter(model, truncate: bool = True) -> tuple[Counter, str] | None:
             if not truncate:
                 tok.no_truncation()
             try:
-                return [len(e.ids) for e in tok.encode_batch(list(texts))]
+                return unpadded(tok.encode_batch(list(texts)))
             finally:
                 if not truncate and getattr(model, "max_seq_length", None):
                     tok.enable_truncation(model.max_seq_length)
@@ -52,9 +52,15 @@ def model_counter(model, truncate: bool = True) -> tuple[Counter, str] | None:
             return [len(ids) for ids in enc["input_ids"]]
 
         return count, "sentence-transformers tokenizer" + (f" (truncated at {limit})" if truncate else "")
-    if st_tokenizer is not None and hasattr(st_tokenizer, "encode_batch"):  # model2vec: a tokenizers.Tokenizer
-        return (lambda texts: [len(e.ids) for e in st_tokenizer.encode_batch(list(texts))]), "model2vec tokenizer"
+    if st_tokenizer is not None and hasattr(st_tokenizer, "encode_batch"):  # model2vec, WordLlama: tokenizers
+        return (lambda texts: unpadded(st_tokenizer.encode_batch(list(texts)))), f"{type(model).__name__} tokenizer"
     return None
+
+
+def unpadded(encodings) -> list[int]:
+    """Tokens per text from a `tokenizers` batch: a tokenizer set to pad (WordLlama's pads every text to the
+    batch's longest) marks its padding with attention 0, and padding is not text."""
+    return [int(sum(e.attention_mask)) for e in encodings]
 
 
 def counter_for(model=None, api_tokenizer: str | None = None, truncate: bool = True) -> tuple[Counter, str]:
