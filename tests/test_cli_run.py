@@ -100,7 +100,7 @@ def test_bad_input_is_one_clear_line(tmp_path, scifact_dir):
     config = tmp_path / "c.yaml"
     config.write_text("models: [bm25]\nmodles: oops\n")
     result = embedscope("run", "--config", str(config))
-    assert result.returncode == 2 and "unknown settings ['modles']" in result.stderr
+    assert result.returncode == 2 and "c.yaml:2: unknown setting 'modles'" in result.stderr
 
 
 def test_run_with_streaming_index_scores_as_exact(run_dir, scifact_dir):

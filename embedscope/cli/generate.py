@@ -11,14 +11,17 @@ import click
 def read_corpus(data: str | None, corpus: str | None):
     from embedscope.data.beir import _find, read_corpus_jsonl
     from embedscope.data.errors import DataError
+    from embedscope.data.named import is_name, resolve
 
     if corpus:
         return read_corpus_jsonl(Path(corpus))
     if not data:
-        raise click.UsageError("name the documents with --data DIR (BEIR folder) or --corpus FILE (corpus.jsonl)")
-    if not Path(data).is_dir():
+        raise click.UsageError("name the documents with --data NAME|DIR (dataset name or BEIR folder) or --corpus FILE "
+                               "(corpus.jsonl)")
+    folder = resolve(data) if is_name(data) else Path(data)
+    if not folder.is_dir():
         raise DataError(data, "dataset folder not found")
-    return read_corpus_jsonl(_find(Path(data), "corpus"))
+    return read_corpus_jsonl(_find(folder, "corpus"))
 
 
 def llm_client(url: str | None, model: str | None, api_key_env: str, option: str):

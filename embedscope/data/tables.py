@@ -1,18 +1,42 @@
-"""Corpus, queries and qrels from JSONL, CSV or Parquet tables with any column names."""
+"""Corpus, queries and qrels from JSONL, CSV/TSV or Parquet tables with any column names.
+
+Every value is type-checked where it is read, and an error names the file and the record: the line where a CSV
+record starts (quoted fields may hold newlines), the JSONL line, or the Parquet row, all counted from 1.
+"""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from embedscope.data.dataset import Dataset, Document
 from embedscope.data.errors import DataError
-from embedscope.data.readers import iter_jsonl, parse_grade
-
-if TYPE_CHECKING:
-    import pandas as pd
+from embedscope.data.readers import (
+    Where,
+    check_id,
+    check_readable,
+    check_text,
+    is_blank,
+    iter_jsonl,
+    open_text,
+    parse_grade,
+)
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass
+class Table:
+    path: Path
+    columns: list[str]
+    records: Iterator[tuple[Where, dict]]
+    kinds: dict | None = None  # Parquet: the column types
+
+    def require(self, name: str, role: str) -> None:
+        if name not in self.columns:
+            raise DataError(self.path, f"{role} column '{name}' not found; columns are {self.columns}")
 
 
 def _format(path: Path) -> str:
@@ -23,101 +47,158 @@ def _format(path: Path) -> str:
     return fmt
 
 
-def read_table(path: str | Path) -> tuple[pd.DataFrame, int]:
-    """A table as strings, and the offset that turns a row index into the file's line number (0 for Parquet)."""
-    import pandas as pd
-
+def read_table(path: str | Path) -> Table:
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
+    check_readable(path)
     fmt = _format(path)
+    if fmt == "jsonl":
+        return _jsonl_table(path)
+    if fmt in ("csv", "tsv"):
+        return _csv_table(path, "," if fmt == "csv" else "\t")
+    return _parquet_table(path)
+
+
+def _jsonl_table(path: Path) -> Table:
+    records = list(iter_jsonl(path))
+    columns: list[str] = []
+    for _, obj in records:
+        columns.extend(k for k in obj if k not in columns)
+    return Table(path, columns, ((Where(line=n), obj) for n, obj in records))
+
+
+def _csv_table(path: Path, delimiter: str) -> Table:
+    f = open_text(path)
+    reader = csv.reader(f, delimiter=delimiter)
     try:
-        if fmt == "jsonl":
-            rows = [obj for _, obj in iter_jsonl(path)]
-            return pd.DataFrame(rows), 1
-        if fmt in ("csv", "tsv"):
-            # dtype=str keeps ids like "007" intact; keep_default_na=False keeps empty cells as "" to be reported
-            df = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
-            return df, 2
-        return pd.read_parquet(path), 0
-    except DataError:
-        raise
-    except Exception as e:  # pandas/pyarrow parse errors carry their own detail
-        raise DataError(path, f"cannot parse {fmt} ({e})") from None
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as e:
+        f.close()
+        raise DataError(path, f"cannot parse the header ({e})", 1) from None
+    if header is None:
+        f.close()
+        raise DataError(path, "empty file (no header)")
+
+    def records() -> Iterator[tuple[Where, dict]]:
+        with f:
+            start = reader.line_num + 1  # a record starts on the line after the previous one ended
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except (csv.Error, UnicodeDecodeError) as e:
+                    raise DataError(path, f"cannot parse ({e})", start) from None
+                if fields and not (len(fields) == 1 and not fields[0].strip()):  # blank lines hold no record
+                    if len(fields) != len(header):
+                        raise DataError(path, f"expected {len(header)} fields ({', '.join(header)}), got "
+                                              f"{len(fields)}", start)
+                    yield Where(line=start), dict(zip(header, fields))
+                start = reader.line_num + 1
+
+    return Table(path, header, records())
 
 
-def _column(df: pd.DataFrame, name: str, path: Path, role: str) -> pd.Series:
-    if name not in df.columns:
-        raise DataError(path, f"{role} column '{name}' not found; columns are {list(df.columns)}")
-    return df[name]
+def _parquet_table(path: Path) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(path, f"cannot read Parquet ({e})") from None
+    columns = table.column_names
+    data = {name: table.column(name).to_pylist() for name in columns}
+
+    def records() -> Iterator[tuple[Where, dict]]:
+        for i in range(table.num_rows):
+            yield Where(row=i + 1), {name: data[name][i] for name in columns}
+
+    return Table(path, columns, records(), kinds=dict(zip(columns, table.schema.types)))
 
 
-def _where(offset: int, i: int) -> int:
-    return i + offset if offset else i
+def _parquet_column_check(table: Table, name: str, role: str) -> None:
+    """A Parquet column's type, checked once for the whole column before any row: a list, struct or binary column
+    would otherwise be embedded as its Python repr."""
+    import pyarrow as pa
+
+    kind = (table.kinds or {}).get(name)
+    if kind is None:
+        return
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    text_like = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+    ok = {
+        "id": text_like or pa.types.is_integer(kind),
+        "text": text_like,
+        "grade": pa.types.is_integer(kind) or pa.types.is_floating(kind) or text_like,
+    }[role]
+    if not ok:
+        raise DataError(table.path, f"column '{name}' has type {kind}; a {role} column must hold "
+                                    + {"id": "strings or integers", "text": "strings",
+                                       "grade": "integers"}[role])
 
 
-def _ids_and_texts(path: Path, df: pd.DataFrame, offset: int, id_col: str, text_col: str, kind: str):
-    import pandas as pd
-
-    ids = _column(df, id_col, path, "id")
-    texts = _column(df, text_col, path, "text")
-    seen: dict[str, int] = {}
-    for i, (rid, text) in enumerate(zip(ids, texts)):
-        where = _where(offset, i)
-        if rid is None or (isinstance(rid, float) and pd.isna(rid)) or str(rid).strip() == "":
-            raise DataError(path, f"empty {kind} id", where)
-        rid = str(rid)
+def _ids(table: Table, id_col: str, fields: dict[str, str], kind: str):
+    """(where, id, {field: value}) per record, ids checked and unique."""
+    table.require(id_col, "id")
+    _parquet_column_check(table, id_col, "id")
+    for column, role in fields.items():
+        table.require(column, role)
+        _parquet_column_check(table, column, "text")
+    seen: dict[str, Where] = {}
+    for where, record in table.records:
+        rid = check_id(record.get(id_col), f"{kind} id", table.path, where.line, row=where.row)
         if rid in seen:
-            raise DataError(path, f"duplicate {kind} id '{rid}' (first at {seen[rid]})", where)
+            raise where.error(table.path, f"duplicate {kind} id '{rid}' (first at {seen[rid]})")
         seen[rid] = where
-        yield where, rid, text
+        yield where, rid, record
 
 
 def read_corpus_table(path, id_col="_id", text_col="text", title_col: str | None = "title") -> dict[str, Document]:
-    import pandas as pd
-
-    path = Path(path)
-    df, offset = read_table(path)
-    titles = df[title_col] if title_col and title_col in df.columns else None
+    table = read_table(path)
+    title_col = title_col if title_col and title_col in table.columns else None
+    fields = {text_col: "text", **({title_col: "title"} if title_col else {})}
     corpus = {}
-    for i, (where, did, text) in enumerate(_ids_and_texts(path, df, offset, id_col, text_col, "document")):
-        title = "" if titles is None or pd.isna(titles.iloc[i]) else str(titles.iloc[i])
-        text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
-        if not (title.strip() or text.strip()):
-            raise DataError(path, f"document '{did}' has empty text", where)
+    for where, did, record in _ids(table, id_col, fields, "document"):
+        text = check_text(record.get(text_col), f"text of document '{did}'", table.path, where.line, row=where.row,
+                          allow_empty=True)
+        title = check_text(record.get(title_col), f"title of document '{did}'", table.path, where.line,
+                           row=where.row, allow_empty=True) if title_col else ""
+        if is_blank(title) and is_blank(text):
+            raise where.error(table.path, f"document '{did}' has empty text")
         corpus[did] = Document(did, text, title)
     if not corpus:
-        raise DataError(path, "no documents")
+        raise DataError(table.path, "no documents")
     return corpus
 
 
 def read_queries_table(path, id_col="_id", text_col="text") -> dict[str, str]:
-    import pandas as pd
-
-    path = Path(path)
-    df, offset = read_table(path)
+    table = read_table(path)
     queries = {}
-    for where, qid, text in _ids_and_texts(path, df, offset, id_col, text_col, "query"):
-        if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
-            raise DataError(path, f"query '{qid}' has empty text", where)
-        queries[qid] = str(text)
+    for where, qid, record in _ids(table, id_col, {text_col: "text"}, "query"):
+        text = check_text(record.get(text_col), f"text of query '{qid}'", table.path, where.line, row=where.row,
+                          allow_empty=True)
+        if is_blank(text):
+            raise where.error(table.path, f"query '{qid}' has empty text")
+        queries[qid] = text
     if not queries:
-        raise DataError(path, "no queries")
+        raise DataError(table.path, "no queries")
     return queries
 
 
 def read_qrels_table(path, query_col="query-id", doc_col="corpus-id", score_col="score"):
-    """Rows (line, qid, docid, grade) in the same shape as the TSV reader gives."""
-    path = Path(path)
-    df, offset = read_table(path)
-    q, d, s = (_column(df, c, path, r) for c, r in ((query_col, "query id"), (doc_col, "doc id"), (score_col, "score")))
+    """Rows (line, qid, docid, grade) in the same shape as the TSV reader gives (line None for Parquet rows,
+    whose errors name the row)."""
+    table = read_table(path)
+    for column, role, check in ((query_col, "query id", "id"), (doc_col, "doc id", "id"), (score_col, "score", "grade")):
+        table.require(column, role)
+        _parquet_column_check(table, column, check)
     rows = []
-    for i, (qid, did, score) in enumerate(zip(q, d, s)):
-        where = _where(offset, i)
-        grade = parse_grade(score, path, where)
-        if not str(qid).strip() or not str(did).strip():
-            raise DataError(path, "empty query or document id", where)
-        rows.append((where, str(qid), str(did), grade))
+    for where, record in table.records:
+        qid = check_id(record.get(query_col), "query id", table.path, where.line, row=where.row)
+        did = check_id(record.get(doc_col), "document id", table.path, where.line, row=where.row)
+        grade = parse_grade(record.get(score_col), table.path, where.line, row=where.row)
+        rows.append((where, qid, did, grade))
     return rows
 
 
