@@ -9,7 +9,7 @@ import sys
 
 import click
 
-COMMANDS = ["run", "datasets", "models", "report", "serve", "sweep", "show", "db_bench", "bench", "recommend", "generate", "pool", "mine", "finetune", "embed", "cluster", "pipeline"]
+COMMANDS = ["run", "datasets", "models", "report", "serve", "sweep", "show", "db_bench", "bench", "recommend", "generate", "pool", "judge_next", "mine", "finetune", "embed", "cluster", "pipeline"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -201,18 +201,26 @@ class ActiveJudging:
         `given` are labels that came with the data for being relevant, such as a generated query's source
         document: they count in the metric like any label, but as they were not picked without knowing their
         grade they do not teach the relevance model. A judgment of the same pair wins."""
+        previous = getattr(self, "judged", None), getattr(self, "grade", None), getattr(self, "_outside_keys", None)
         n = self.pool_size
         self.judged = np.zeros(n, dtype=bool)
         self.grade = np.zeros(n)
         self.sampled = np.zeros(n, dtype=bool)  # judged pairs the relevance model learns from
-        self.outside = [[] for _ in self.query_ids]  # relevant grades of labelled documents outside the pool
-        self._outside_keys: dict[tuple[str, str], float] = {}
-        self._query_bounds = np.zeros((len(self.query_ids), 2, len(self.pairs)))
-        self._dirty = set(range(len(self.query_ids)))  # queries whose bound must be recomputed
+        self._outside_keys: dict[tuple[str, str], float] = {}  # labelled documents outside the pool
+        self._dirty: set[int] = set()
         for source, teaches in ((given or {}, False), (labels, True)):
             for qid, rels in source.items():
                 for did, g in rels.items():
                     self._set(qid, did, g, teaches)
+        if previous[0] is None:
+            self._query_bounds = np.zeros((len(self.query_ids), 2, len(self.pairs)))
+            self._dirty = set(range(len(self.query_ids)))
+        else:  # a query's bound depends on its own labels only: keep those of the queries that did not change
+            old_judged, old_grade, old_outside = previous
+            changed = (old_judged != self.judged) | (old_grade != self.grade)
+            self._dirty = set(self.qidx[changed].tolist()) | {
+                self._query_row[key[0]] for key in set(old_outside) | set(self._outside_keys)
+                if old_outside.get(key) != self._outside_keys.get(key)}
         self._rebuild_outside()
         self._refresh()
 
@@ -493,3 +501,39 @@ def _query_bounds(fixed: np.ndarray, weights: np.ndarray, known: list[float], ma
         value = np.where((large == 0)[:, None], 0.0, value)  # nothing relevant at all: the query scores 0
         out.append(sign * np.minimum(value.max(axis=0), 1.0))
     return out[1], out[0]
+
+
+LLM_LABELS = "judgments/llm-qrels.tsv"  # where `embedscope pool --judge-url` writes its labels
+
+
+def run_dir_labels(run_dir) -> dict[str, dict[str, int]]:
+    """The judgments of a run directory: the LLM judge's labels with the web app's human judgments on top."""
+    from pathlib import Path
+
+    from embedscope.judgments import judgments_path, merge_qrels, read_judgments
+
+    return merge_qrels(read_judgments(Path(run_dir) / LLM_LABELS), read_judgments(judgments_path(run_dir)))
+
+
+def for_run_dir(run_dir, dataset=None, metric: str | None = None, **options) -> ActiveJudging:
+    """Active judging over the models of a run directory: their runs, the dataset's qrels as given labels (for
+    generated queries: each one's source document) and the judgments saved in it so far.
+
+    `dataset` is the run's dataset when already loaded (None reloads it; if it cannot be found, the comparison
+    goes on without given labels). The metric defaults to nDCG at the run's cutoff."""
+    from embedscope.errors import EmbedscopeError
+    from embedscope.rundir import read_dataset, read_results, read_runs
+
+    results = read_results(run_dir)
+    runs = read_runs(run_dir)
+    if dataset is None:
+        try:
+            dataset = read_dataset(run_dir)
+        except (EmbedscopeError, OSError, KeyError):  # moved or gone: no texts, no given labels, still a ranking
+            dataset = None
+    k = (results.get("settings") or {}).get("k") or 10
+    names = [m["name"] for m in results.get("models", []) if m["name"] in runs]
+    given = dataset.qrels if dataset is not None else {}
+    query_ids = list(dataset.queries) if dataset is not None else None
+    return ActiveJudging([runs[n] for n in names], run_dir_labels(run_dir), metric=metric or f"ndcg@{k}",
+                         query_ids=query_ids, given=given, **options)
