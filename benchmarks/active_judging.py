@@ -122,8 +122,10 @@ def run_dataset(name, args):
     runs = [r.run for r in comparison.results]
     truth = full_verdicts(dataset, runs, metric)
     max_grade = max(g for rels in dataset.qrels.values() for g in rels.values())
-    make = lambda strategy="mtc": ActiveJudging(runs, {}, metric=metric, alpha=args.alpha, max_grade=max_grade,  # noqa: E731
-                                               strategy=strategy, query_ids=list(dataset.queries))
+    def make(strategy="mtc"):
+        return ActiveJudging(runs, {}, metric=metric, alpha=args.alpha, max_grade=max_grade, strategy=strategy,
+                             query_ids=list(dataset.queries))
+
     active = make()
     pool = active.pool_size
     means = {r.name: evaluate(dataset.qrels, r, [metric]).mean[metric] for r in runs}
@@ -238,7 +240,8 @@ def main() -> int:
             label = {"pool": "pool_order", "random": "random"}.get(key, key.replace("judge-next:", "judge_next_"))
             label = "judge_next" if key == f"judge-next:{args.strategies[0]}" else label
             print(f"RATIO {label}_vs_pooling_{name} {value / res['pool']:.4f}")
-    met = all(res["needed"][f"judge-next:{args.strategies[0]}"] / res["pool"] <= args.target for res in results.values())
+    main = f"judge-next:{args.strategies[0]}"
+    met = all(res["needed"][main] / res["pool"] <= args.target for res in results.values())
     return 0 if met else 1
 
 

@@ -141,5 +141,6 @@ def _print_state(active, dataset, count, run_dir) -> None:
         texts = _texts(dataset, pair["query_id"], pair["doc_id"])
         ranks = " ".join(f"{m}:{r}" for m, r in pair["ranks"].items() if r is not None)
         n.add_row(str(i), escape(pair["query_id"]), escape(pair["doc_id"]), f"{pair['weight']:.3f}",
-                  f"{pair['probability']:.2f}", escape(ranks), escape(_cut(texts["query"])), escape(_cut(texts["title"])))
+                  f"{pair['probability']:.2f}", escape(ranks), escape(_cut(texts["query"])),
+                  escape(_cut(texts["title"])))
     console.print(n)

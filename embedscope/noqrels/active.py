@@ -170,7 +170,9 @@ class ActiveJudging:
                     contrib[i, j] = 1.0 / math.log2(r + 2) if self.base == "ndcg" else 1.0
         self.contrib = contrib
         # w for every (candidate, pair of models): how much a gain of 1 moves that pair's per-query difference
-        self.raw_weight = np.column_stack([contrib[:, a] - contrib[:, b] for a, b in self.pairs]) if n else np.zeros((0, len(self.pairs)))
+        self.raw_weight = np.zeros((n, len(self.pairs)))
+        for col, (a, b) in enumerate(self.pairs):
+            self.raw_weight[:, col] = contrib[:, a] - contrib[:, b]
         self.by_query = sparse.csr_matrix((np.ones(n), (self.qidx, np.arange(n))), shape=(len(self.query_ids), n))
         self.rows_of = [np.flatnonzero(self.qidx == q) for q in range(len(self.query_ids))]
         self.slot = np.zeros(n, dtype=np.int64)  # position of each pool pair within its query
@@ -352,7 +354,8 @@ class ActiveJudging:
         for col, (a, b) in enumerate(self.pairs):
             sd = math.sqrt(max(var[col], 0.0))
             est, lo, hi = mean[col] / n_expected, (mean[col] - z * sd) / n_expected, (mean[col] + z * sd) / n_expected
-            if bound_low[col] > TIE or bound_high[col] < -TIE or (abs(bound_low[col]) <= TIE and abs(bound_high[col]) <= TIE):
+            tie = abs(bound_low[col]) <= TIE and abs(bound_high[col]) <= TIE
+            if bound_low[col] > TIE or bound_high[col] < -TIE or tie:
                 settled = "bound"
             elif self.fitted and (lo > 0 or hi < 0):
                 settled = "interval"
@@ -424,7 +427,7 @@ class ActiveJudging:
         out = []
         for i in self.next_order(n):
             ranks = {m: (None if r is None else r + 1) for m, r in zip(self.models, self.ranks[i])}
-            out.append(NextPair(self.query_ids[self.qidx[i]], self.doc_ids[i], float(score[i]), float(self.p[i]), ranks))
+            out.append(NextPair(*self.pair(i), float(score[i]), float(self.p[i]), ranks))
         return out
 
     def state(self, n: int = 10) -> dict:

@@ -43,9 +43,12 @@ class WebApp:
     """The app state: one Explorer over the run directory and the token that guards it."""
 
     def __init__(self, explorer: Explorer, token: str | None = None, k: int = 10):
+        from embedscope.webui.active import ActiveMode
+
         self.explorer = explorer
         self.token = token or secrets.token_urlsafe(24)
         self.k = k
+        self.active = ActiveMode(explorer)  # active mode: judge-next's order and the verdicts after each judgment
         self._static = {name: resources.files(pkg).joinpath(path).read_bytes() for name, (pkg, path, _) in STATIC.items()}
 
     def summary(self) -> dict:
@@ -65,6 +68,7 @@ class WebApp:
         if did not in ex.dataset.corpus:
             raise ValueError(f"unknown document id {did!r}")
         judged = ex.judgments.set(qid, did, grade)
+        self.active.judged()
         return {"ok": True, "total": sum(len(r) for r in judged.values()), "judged_for_query": len(judged.get(qid, {})),
                 "file": str(ex.judgments.path)}
 
@@ -87,6 +91,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, self.app._static[path], content_type)
         if path == "api/summary":
             return self._json(self.app.summary())
+        if path == "api/active":
+            try:
+                n = int(query.get("n", [10])[0])
+            except ValueError:
+                return self._json({"error": "n must be an integer"}, HTTPStatus.BAD_REQUEST)
+            try:
+                return self._json(self.app.active.state(max(1, min(n, 100))))
+            except ValueError as e:  # fewer than two models, or a metric active judging cannot weigh
+                return self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
         if path == "api/queries":
             return self._json({"queries": self.app.explorer.query_list()})
         if path == "api/query":
