@@ -528,14 +528,14 @@ def for_run_dir(run_dir, dataset=None, metric: str | None = None, **options) -> 
     from embedscope.rundir import read_dataset, read_results, read_runs
 
     results = read_results(run_dir)
-    runs = read_runs(run_dir)
+    runs = read_runs(run_dir, results)
     if dataset is None:
         try:
-            dataset = read_dataset(run_dir)
-        except (EmbedscopeError, OSError, KeyError):  # moved or gone: no texts, no given labels, still a ranking
+            dataset = read_dataset(run_dir, results)
+        except (EmbedscopeError, OSError):  # moved or gone: no texts, no given labels, still a ranking
             dataset = None
-    k = (results.get("settings") or {}).get("k") or 10
-    names = [m["name"] for m in results.get("models", []) if m["name"] in runs]
+    k = results.settings.k or 10
+    names = [m.name for m in results.models if m.name in runs]
     given = dataset.qrels if dataset is not None else {}
     query_ids = list(dataset.queries) if dataset is not None else None
     return ActiveJudging([runs[n] for n in names], run_dir_labels(run_dir), metric=metric or f"ndcg@{k}",
