@@ -38,11 +38,16 @@ class ModelCard:
     mteb_source: str | None = None
     max_batch_texts: int | None = None
     max_batch_tokens: int | None = None
+    training_data: tuple[str, ...] | None = None  # datasets the authors declare training on; None = not declared
+    training_data_source: str | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["aliases"] = list(self.aliases)
-        return {k: v for k, v in out.items() if v not in (None, {}, [], False) or k in ("query_prompt", "document_prompt")}
+        if self.training_data is not None:
+            out["training_data"] = list(self.training_data)
+        keep = ("query_prompt", "document_prompt", "training_data")  # [] training data: declared, none public
+        return {k: v for k, v in out.items() if v not in (None, {}, [], False) or (k in keep and v is not None)}
 
     def cost(self, tokens: int) -> float | None:
         """List price in USD for `tokens` input tokens, or None when the card has no price."""
@@ -65,8 +70,13 @@ def _keys(name: str) -> tuple[str, str]:
 @lru_cache(maxsize=1)
 def all_cards() -> tuple[ModelCard, ...]:
     raw = yaml.safe_load(resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8"))
-    cards = [ModelCard(**{**entry, "aliases": tuple(entry.get("aliases") or ())}) for entry in raw["models"]]
+    cards = [ModelCard(**{**entry, "aliases": tuple(entry.get("aliases") or ()),
+                          "training_data": _tuple_or_none(entry.get("training_data"))}) for entry in raw["models"]]
     return tuple(_with_prices(cards))
+
+
+def _tuple_or_none(values) -> tuple[str, ...] | None:
+    return None if values is None else tuple(str(v) for v in values)
 
 
 def _with_prices(cards: list[ModelCard]) -> list[ModelCard]:
