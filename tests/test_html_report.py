@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from conftest import embedscope_run
 
 from embedscope.cli import cli
+from embedscope.report.html import decode_view
 
 PAYLOADS = [
     '<script>alert("xss-script")</script>',
@@ -95,11 +97,25 @@ def parse(html_text: str) -> Elements:
     return parser
 
 
-def explorer_json(html_text: str) -> dict:
+def embedded_view(html_text: str) -> dict:
     for attrs, text in parse(html_text).scripts:
-        if attrs.get("id") == "explorer-data":
-            return json.loads(text)
-    raise AssertionError("no explorer data in the report")
+        if attrs.get("id") == "embedscope-data":
+            return decode_view(attrs["data-encoding"], text)
+    raise AssertionError("no data in the report")
+
+
+def pages(view: dict, k: int | None = None) -> dict[str, dict[str, list[dict]]]:
+    """The explorer's compact hits read back: {qid: {model: [{doc_id, score, grade, judgment, mark}]}}."""
+    docs, explorer, out = view["docs"], view["explorer"], {}
+    for i, q in enumerate(view["queries"]):
+        flat = explorer["marks"][i]
+        marks = {flat[j]: flat[j + 1:j + 4] for j in range(0, len(flat), 4)}
+        out[q["id"]] = {}
+        for model, per_query in explorer["hits"].items():
+            pairs = list(zip(per_query[i][0::2], per_query[i][1::2]))[:k]
+            out[q["id"]][model] = [{"doc_id": docs["ids"][d], "score": s, "grade": marks[d][0], "judgment": marks[d][1],
+                                    "mark": marks[d][2], "title": docs["titles"][d]} for d, s in pairs]
+    return out
 
 
 def test_report_is_self_contained(scifact_run, tmp_path):
@@ -110,65 +126,106 @@ def test_report_is_self_contained(scifact_run, tmp_path):
         for name, value in attrs.items():
             if name in url_attrs and value:
                 assert not re.match(r"\s*(https?:)?//", value, re.I), f"<{tag} {name}={value!r}> loads from the network"
-    assert not [a for t, a in doc.tags if t == "link"], "stylesheets must be inline"
+    links = [a for t, a in doc.tags if t == "link"]  # styles are inline; the one link is the icon, as data
+    assert [a["rel"] for a in links] == ["icon"] and links[0]["href"].startswith("data:image/svg+xml")
     assert all("src" not in attrs for attrs, _ in doc.scripts), "scripts must be inline"
-    # plotly.js itself is embedded, not fetched
-    assert any("Plotly" in body and len(body) > 1_000_000 for _, body in doc.scripts)
+    assert not any("Plotly" in body for _, body in doc.scripts), "no plotting library: the plots are the page's own SVG"
     csp = next(a["content"] for t, a in doc.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
-    assert "default-src 'none'" in csp and "connect-src" not in csp and "'unsafe-eval'" not in csp
+    assert "default-src 'none'" in csp and "connect-src" not in csp
+    assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in csp  # script and style pinned by hash
 
 
-def test_leaderboard_and_sections_follow_results(scifact_run, tmp_path):
-    text = write_report(scifact_run, tmp_path / "report.html")
+def test_leaderboard_and_verdicts_follow_results(scifact_run, tmp_path):
+    view = embedded_view(write_report(scifact_run, tmp_path / "report.html"))
     results = json.loads((scifact_run / "results.json").read_text())
-    for model in results["models"]:
-        assert f"{model['metrics']['ndcg@10']:.4f}" in text
-    if "confidence_intervals" in results:
-        ci = results["confidence_intervals"]["models"][results["models"][0]["name"]]["ndcg@10"]
-        assert f"[{ci['low']:.3f}, {ci['high']:.3f}]" in text
-        verdicts = [p["verdict"] for p in results["significance"]["pairs"] if p["metric"] == "ndcg@10"]
-        assert verdicts and all(v in text for v in verdicts)
-    else:
-        assert 'id="significance"' not in text  # absent data: no empty section
-    assert 'id="perf"' not in text or (scifact_run / "perf.json").exists()
+    rows = {r["model"]: r for r in view["leaderboard"]["rows"]}
+    assert set(rows) == {m["name"] for m in results["models"]}
+    main = results["metrics"][0]
+    assert [r["model"] for r in view["leaderboard"]["rows"]] == [
+        m["name"] for m in sorted(results["models"], key=lambda m: -m["metrics"][main])]  # best first
+    for m in results["models"]:
+        for metric, value in m["metrics"].items():
+            assert rows[m["name"]][metric] == pytest.approx(value)
+            ci = results["confidence_intervals"]["models"][m["name"]][metric]
+            assert rows[m["name"]]["ci:" + metric] == pytest.approx([ci["low"], ci["high"]])
+    every = {c["key"] for c in view["leaderboard"]["columns"]}
+    assert set(results["metrics"]) | {"docs_per_second", "dim", "params_m", "license", "price"} <= every
+    pairs = [p for p in results["significance"]["pairs"] if p["metric"] == main]
+    shown = view["significance"]["rows"]
+    assert [(r["a"], r["b"], r["verdict"]) for r in shown] == [(p["a"], p["b"], p["verdict"]) for p in pairs]
+    assert [r["p_randomization_holm"] for r in shown] == pytest.approx([p["p_randomization_holm"] for p in pairs])
+    assert view["significance"]["p_floor"] == max(1e-4, 1 / results["significance"]["permutations"])
+    assert view["win_tie_loss"]["rows"]
+
+
+def test_bm25_speed_comes_from_its_index_build(scifact_run, tmp_path):
+    """Every model is on the trade-off plot: BM25's documents/s is its own index build, timed in the run."""
+    view = embedded_view(write_report(scifact_run, tmp_path / "report.html"))
+    results = json.loads((scifact_run / "results.json").read_text())
+    bm25 = next(m for m in results["models"] if m["spec"] == "bm25")
+    speed = next(p for p in view["tradeoffs"] if p["id"] == "speed")
+    point = next(p for p in speed["points"] if p["model"] == bm25["name"])
+    assert point["x"] == pytest.approx(results["dataset"]["documents"] / bm25["run"]["index_seconds"])
+    assert point["note"] == "index build in this run"
+    assert {p["model"] for p in speed["points"]} == {m["name"] for m in results["models"]}
+    assert speed["log_x"] and not speed["missing"]
 
 
 def test_explorer_matches_runs_qrels_and_trec_eval(scifact_run, tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
     from embedscope.rundir import read_dataset, read_runs
 
-    data = explorer_json(write_report(scifact_run, tmp_path / "report.html", "--k", "5"))
+    view = embedded_view(write_report(scifact_run, tmp_path / "report.html", "--k", "5"))
     runs, dataset = read_runs(scifact_run), read_dataset(scifact_run)
-    assert {q["id"] for q in data["queries"]} == set(dataset.queries)
+    assert [q["id"] for q in view["queries"]] == list(dataset.queries)
     top = max(g for rels in dataset.qrels.values() for g in rels.values())
-    for qid, page in data["pages"].items():
-        assert page["text"] == dataset.queries[qid]
-        for column in page["columns"]:
-            assert [h["doc_id"] for h in column["hits"]] == [d for d, _ in runs[column["model"]].ranked(qid, 5)]
-            for hit in column["hits"]:
+    for qid, columns in pages(view).items():
+        for model, hits in columns.items():
+            assert [h["doc_id"] for h in hits] == [d for d, _ in runs[model].ranked(qid, 5)]
+            assert [h["score"] for h in hits] == pytest.approx([s for _, s in runs[model].ranked(qid, 5)], abs=1e-4)
+            for hit in hits:
                 grade = dataset.qrels.get(qid, {}).get(hit["doc_id"])
-                expected = "?" if grade is None else "❌" if grade == 0 else "✅" if grade == top else "⚪"
-                assert hit["symbol"] == expected
+                assert hit["grade"] == grade
+                assert hit["mark"] == ("unjudged" if grade is None else "not" if grade == 0 else
+                                       "relevant" if grade == top else "partly")
                 assert hit["title"] == dataset.corpus[hit["doc_id"]].title
-    # per-query nDCG@10 shown in the explorer = trec_eval's, on the TREC files the run directory holds
+    # per-query nDCG@10 in the explorer = trec_eval's, on the TREC files the run directory holds
     evaluator = pytrec_eval.RelevanceEvaluator(dataset.qrels, {"ndcg_cut.10"})
     for name, run in runs.items():
         reference = evaluator.evaluate(run.scores)
-        for row in data["queries"]:
+        for i, row in enumerate(view["queries"]):
             if row["id"] in reference:
-                assert row["metric"][name] == pytest.approx(reference[row["id"]]["ndcg_cut_10"], abs=1e-6)
+                assert view["per_query"][name]["ndcg@10"][i] == pytest.approx(reference[row["id"]]["ndcg_cut_10"], abs=1e-4)
     with open(scifact_run / "per_query.csv", newline="") as f:
-        assert sum(1 for _ in csv.DictReader(f)) == sum(len(r["metric"]) for r in data["queries"]
-                                                          if any(v is not None for v in r["metric"].values()))
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(v is not None for m in view["per_query"].values() for v in m["ndcg@10"])
+
+
+def test_each_document_text_is_stored_once(scifact_run, tmp_path):
+    """Hits refer to documents by index: the report grows with the documents shown, not queries x models x k."""
+    text5 = write_report(scifact_run, tmp_path / "r5.html", "--k", "5")
+    text20 = write_report(scifact_run, tmp_path / "r20.html", "--k", "20")
+    view5, view20 = embedded_view(text5), embedded_view(text20)
+    for view in (view5, view20):
+        assert len(view["docs"]["ids"]) == len(set(view["docs"]["ids"]))
+        shown = {d for per_model in view["explorer"]["hits"].values() for flat in per_model for d in flat[0::2]}
+        assert shown == set(range(len(view["docs"]["ids"])))  # no document without a hit (no cluster map here)
+    # four times the hits cost about the added documents' text, not four copies of every text
+    unique_chars = lambda v: sum(map(len, v["docs"]["texts"]))  # noqa: E731
+    growth = (len(text20) - len(text5)) / (unique_chars(view20) - unique_chars(view5))
+    assert growth < 1.0  # compressed: each added document costs less than its own text
+    assert 'data-encoding="gzip-base64"' in text20
 
 
 def test_graded_marks_and_max_queries(xss_run, tmp_path):
-    data = explorer_json(write_report(xss_run, tmp_path / "report.html", "--max-queries", "3"))
-    assert len(data["queries"]) == 3 == len(data["pages"])
-    symbols = {h["symbol"] for page in data["pages"].values() for c in page["columns"] for h in c["hits"]}
-    assert {"✅", "⚪", "❌", "?"} <= symbols  # grade 2, grade 1, judged 0, unjudged
-    spreads = [r["spread"] or 0 for r in data["queries"]]
-    assert spreads == sorted(spreads, reverse=True)  # the most disputed queries are the ones kept
+    view = embedded_view(write_report(xss_run, tmp_path / "report.html", "--max-queries", "3"))
+    assert len(view["queries"]) == 3 == len(view["explorer"]["marks"])
+    marks = {h["mark"] for columns in pages(view).values() for hits in columns.values() for h in hits}
+    assert {"relevant", "partly", "not", "unjudged"} <= marks  # grade 2, grade 1, judged 0, unjudged
+    assert view["marks"] == {"relevant": "✅", "partly": "⚪", "not": "❌", "unjudged": "?"}
+    full = embedded_view(write_report(xss_run, tmp_path / "all.html"))
+    spread = sorted((q["spread"] or 0 for q in full["queries"]), reverse=True)
+    assert sorted((q["spread"] or 0 for q in view["queries"]), reverse=True) == spread[:3]  # the most disputed kept
 
 
 def test_corpus_markup_stays_text(xss_run, tmp_path):
@@ -177,16 +234,15 @@ def test_corpus_markup_stays_text(xss_run, tmp_path):
     assert not [t for t, _ in doc.tags if t in ("img", "svg", "iframe", "object", "embed")]
     assert not [a for t, a in doc.tags if t == "a" and "javascript:" in a.get("href", "").lower()]
     assert not [(t, a) for t, a in doc.tags if any(name.startswith("on") for name in a)]
-    assert len(doc.scripts) == len([t for t, _ in doc.tags if t == "script"]) == 4  # plotly, page, figures, data
-    for payload in PAYLOADS:  # nowhere raw: escaped in tables, \u003c-escaped in the JSON block
+    assert len(doc.scripts) == len([t for t, _ in doc.tags if t == "script"]) == 2  # the data (inert), the page
+    for payload in PAYLOADS:  # nowhere raw: \u003c-escaped JSON or base64 in the data block
         assert payload not in text
-    data_block = next(body for attrs, body in doc.scripts if attrs.get("id") == "explorer-data")
-    assert "<" not in data_block and ">" not in data_block
+    data_attrs, data_block = next((a, body) for a, body in doc.scripts if a.get("id") == "embedscope-data")
+    assert data_attrs["type"] == "text/plain" and "<" not in data_block and ">" not in data_block
     # the payloads travel intact as data and come back exactly
-    data = explorer_json(text)
-    titles = {h["title"] for page in data["pages"].values() for c in page["columns"] for h in c["hits"]}
-    assert {f"payload title {i} {p}" for i, p in enumerate(PAYLOADS)} <= titles
-    assert {r["text"] for r in data["queries"]} == {f"vaccine trial outcome {i} {p}" for i, p in enumerate(PAYLOADS)}
+    view = embedded_view(text)
+    assert {f"payload title {i} {p}" for i, p in enumerate(PAYLOADS)} <= set(view["docs"]["titles"])
+    assert {q["text"] for q in view["queries"]} == {f"vaccine trial outcome {i} {p}" for i, p in enumerate(PAYLOADS)}
 
 
 def test_report_needs_a_run_directory(tmp_path):
@@ -202,49 +258,102 @@ def test_perf_cost_and_recommendation_sections(scifact_run, tmp_path):
     from embedscope.recommend import candidates_from, recommend
     from embedscope.rundir import read_dataset, read_results
 
-    import shutil
-
     run_dir = tmp_path / "run"
     shutil.copytree(scifact_run, run_dir)
     results = read_results(run_dir)
     perf = bench.bench(read_dataset(run_dir), [m.spec for m in results.models], prices=load_prices(None),
                        scales=SCALES, latency_queries=10, max_docs=100, log=lambda msg: None)
     (run_dir / "perf.json").write_text(json.dumps(perf, default=str))
-    text = write_report(run_dir, tmp_path / "report.html")
-    for section in ('id="perf"', 'id="recommendation"', 'id="fig-latency"', 'id="fig-cost"'):
-        assert section in text
-    chosen = recommend(candidates_from(results, perf)[0])["chosen"]
-    assert re.search(r"<dt>chosen</dt><dd>" + re.escape(chosen) + "</dd>", text)
+    view = embedded_view(write_report(run_dir, tmp_path / "report.html"))
+    assert [t["id"] for t in view["perf_tables"]] == ["speed", "footprint", "cost"]
+    assert {p["id"] for p in view["tradeoffs"]} == {"speed", "latency", "cost"}
+    assert view["recommendation"]["chosen"] == recommend(candidates_from(results, perf)[0])["chosen"]
     timed = next(m for m in perf["models"] if "speed" in m)
-    assert f"{timed['speed']['docs_per_second']:,.1f}" in text
-    assert "break-even" in text or all(r["kind"] == "api" for r in perf["cost"]["rows"])
+    speed_rows = {r["model"]: r for r in view["perf_tables"][0]["rows"]}
+    assert speed_rows[timed["name"]]["docs_per_second"] == pytest.approx(timed["speed"]["docs_per_second"])
+    lead = {r["model"]: r for r in view["leaderboard"]["rows"]}
+    assert lead[timed["name"]]["speed_source"] == "embedscope bench"
+    cost = view["perf_tables"][2]
+    assert any(c["key"] == "break_even" for c in cost["columns"]) or all(r["kind"] == "API" for r in cost["rows"])
 
 
-def test_model_card_section(scifact_dir, tmp_path):
-    """A model with a card in the registry (MiniLM) gets its card shown beside the prompts the run used."""
+def test_model_metadata_columns(scifact_dir, tmp_path):
+    """A model with a card in the registry (MiniLM): dims, params, licence, prompts used and price as columns."""
     run_dir = embedscope_run(tmp_path, "--data", str(scifact_dir), "--max-queries", "10", "--max-docs", "120",
                              "-m", "minilm", "-m", "bm25")
     results = json.loads((run_dir / "results.json").read_text())
     carded = [m for m in results["models"] if isinstance(m["info"].get("card"), dict)]
     if not carded:
         pytest.skip("the model-card registry gave MiniLM no card in this tree")
-    text = write_report(run_dir, tmp_path / "report.html")
-    section = text[text.index('id="cards"'):text.index('id="explorer"')]
+    view = embedded_view(write_report(run_dir, tmp_path / "report.html"))
+    rows = {r["model"]: r for r in view["leaderboard"]["rows"]}
     for m in carded:
-        assert f"<h3>{m['name']}</h3>" in section and f"<dd>{m['info']['card']['name']}</dd>" in section
-    assert "bm25" not in section  # no card, no entry
+        card, row = m["info"]["card"], rows[m["name"]]
+        assert (row["dim"], row["params_m"], row["license"]) == (card["dim"], card["params_m"], card["license"])
+        assert row["query_prompt"] == (m["info"]["prompts"]["query"] or "")
+        assert row["price"] == card.get("price_per_1m_tokens")
+    bm25 = next(r for r in view["leaderboard"]["rows"] if r["kind"] == "lexical")
+    assert bm25["license"] is None and bm25["params_m"] is None  # unknown, shown as —, not guessed
 
 
 def test_report_when_the_dataset_is_gone(xss_run, tmp_path):
     """A run directory whose dataset moved still gives a report: scores and ids, and a warning saying why."""
-    import shutil
-
     run_dir = tmp_path / "run"
     shutil.copytree(xss_run, run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     results["settings"]["source"]["data"] = str(tmp_path / "moved-away")
     (run_dir / "results.json").write_text(json.dumps(results))
-    text = write_report(run_dir, tmp_path / "report.html")
-    assert "dataset not reloaded" in text and "moved-away" in text
-    data = explorer_json(text)
-    assert {q["id"] for q in data["queries"]} == {f"q{i}" for i in range(len(PAYLOADS))}
+    view = embedded_view(write_report(run_dir, tmp_path / "report.html"))
+    assert any("dataset not reloaded" in w and "moved-away" in w for w in view["warnings"])
+    assert {q["id"] for q in view["queries"]} == {f"q{i}" for i in range(len(PAYLOADS))}
+    assert view["docs"]["missing"] and len(view["docs"]["missing"]) == len(view["docs"]["ids"])
+
+
+def test_report_with_judgments_matches_a_run_with_them(xss_run, tmp_path):
+    """`report --with-judgments` re-scores the run with serve's judgments: the numbers `run --judgments` gives."""
+    from embedscope.judgments import JudgmentStore
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(xss_run, run_dir)
+    store = JudgmentStore(run_dir / "judgments" / "qrels.tsv")
+    store.set("q0", "x0", 0)   # the relevant document, judged not relevant
+    store.set("q1", "d7", 2)   # an unjudged one, judged relevant
+    store.set("q9", "x0", 2)   # a query this dataset lacks: left out, as run --judgments leaves it out
+    before = embedded_view(write_report(run_dir, tmp_path / "before.html"))
+    view = embedded_view(write_report(run_dir, tmp_path / "after.html", "--with-judgments"))
+    assert before["judged"]["count"] == 0 and view["judged"] == {"count": 2, "queries": 2}
+    data = json.loads((run_dir / "results.json").read_text())["settings"]["source"]["data"]
+    again = embedscope_run(tmp_path / "again", "--data", data, "-m", "bm25", "-m", "tokenlearn",
+                           "--judgments", str(store.path))
+    expected = {m["name"]: m["metrics"] for m in json.loads((again / "results.json").read_text())["models"]}
+    rescored = json.loads((again / "results.json").read_text())
+    for row in view["leaderboard"]["rows"]:
+        for metric, value in expected[row["model"]].items():
+            assert row[metric] == pytest.approx(value)
+            previous = next(r for r in before["leaderboard"]["rows"] if r["model"] == row["model"])[metric]
+            assert row["before:" + metric] == pytest.approx(previous)
+    assert [r["verdict"] for r in view["significance"]["rows"]] == [
+        p["verdict"] for p in rescored["significance"]["pairs"] if p["metric"] == rescored["metrics"][0]]
+    assert all("verdict_before" in r for r in view["significance"]["rows"])
+    assert "--with-judgments" in view["regenerate"] and str(run_dir) in view["regenerate"]
+
+
+def test_cluster_map_joins_the_report(xss_run, tmp_path):
+    """A map `embedscope cluster --run-dir` left in clusters/: points by document index, per-cluster quality."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(xss_run, run_dir)
+    data = json.loads((run_dir / "results.json").read_text())["settings"]["source"]["data"]
+    result = CliRunner().invoke(cli, ["cluster", "--data", data, "-m", "tokenlearn", "--k", "3", "--run-dir",
+                                      str(run_dir), "--cache", str(tmp_path / "cache")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    view = embedded_view(write_report(run_dir, tmp_path / "report.html"))
+    (cmap,) = view["clusters"]
+    report = json.loads((run_dir / "clusters" / "tokenlearn-static-64d_report.json").read_text())
+    assert cmap["clusters"] == report["clusters"] == 3 and cmap["silhouette"] == pytest.approx(report["silhouette"])
+    assert {c["cluster"]: c["mean"] for c in cmap["by_cluster"]} == pytest.approx(
+        {int(c): v["mean"] for c, v in report["ndcg@10_by_cluster"].items()})
+    ids = view["docs"]["ids"]
+    assert sorted(ids[i] for i in cmap["docs"]["d"]) == sorted([f"x{i}" for i in range(5)] + [f"d{i}" for i in range(12)])
+    assert len(ids) == len(set(ids))  # map points and hits share one table of documents
+    assert all(0 <= v <= 1000 for v in cmap["docs"]["x"] + cmap["docs"]["y"] + cmap["queries"]["x"])
+    assert [view["queries"][i]["id"] for i in cmap["queries"]["q"]] == cmap["queries"]["id"]

@@ -10,10 +10,13 @@ import click
 @click.option("--max-queries", type=click.IntRange(1), help="Explorer keeps this many queries, most disputed first [all].")
 @click.option("--max-chars", default=600, show_default=True, type=click.IntRange(50),
               help="Document text shown per hit (the rest is cut, to keep the file small).")
-def command(run_dir, output, k, max_queries, max_chars):
+@click.option("--with-judgments", is_flag=True,
+              help="Re-score the run with the judgments made in `embedscope serve` (RUN_DIR/judgments/qrels.tsv) "
+                   "merged into the qrels; the report shows how each number moved.")
+def command(run_dir, output, k, max_queries, max_chars, with_judgments):
     """Write one self-contained HTML report of a run directory (opens offline)."""
     from embedscope.report.html import write_report
 
-    path = write_report(run_dir, output, k=k, max_queries=max_queries, max_chars=max_chars)
+    path = write_report(run_dir, output, k=k, max_queries=max_queries, max_chars=max_chars, with_judgments=with_judgments)
     size = path.stat().st_size / 1e6
     click.echo(f"report written to {path} ({size:.1f} MB)")

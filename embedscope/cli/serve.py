@@ -14,8 +14,9 @@ import click
 def command(run_dir, host, port, k, open_browser):
     """Browse queries, compare models side by side and judge hits in a local web app.
 
-    Judgments are saved as graded qrels (2 relevant, 1 partly, 0 not) in RUN_DIR/judgments/qrels.tsv;
-    score them with `embedscope run ... --judgments RUN_DIR/judgments/qrels.tsv`.
+    The page is the report's, live: judgments are saved as graded qrels (2 relevant, 1 partly, 0 not) in
+    RUN_DIR/judgments/qrels.tsv and the scores and verdicts are re-computed with them at once.
+    `embedscope report RUN_DIR --with-judgments` writes the report with them.
     """
     from embedscope.webui import Explorer, WebApp, make_server
     from embedscope.webui.server import LOOPBACK

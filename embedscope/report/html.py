@@ -1,32 +1,33 @@
 """One self-contained HTML report of a run directory: opens offline, loads nothing from anywhere.
 
-Sections appear only when their data is in the run directory: the leaderboard (with confidence intervals
-and significance verdicts when the stats were computed), quality-vs-latency/cost plots and tables (perf.json),
-model cards, the recommendation, and a per-query explorer with every model's top-k side by side.
+The page is the same one `embedscope serve` shows (templates/page.html + the scripts in templates/), drawn
+from the view of embedscope/report/view.py. In the report the view travels inside the page, gzip-compressed
+and base64-encoded when that makes it smaller, and the plots are plain SVG drawn by the page's own script:
+no plotting library, so the file stays small and nothing needs `eval`.
 
-Safety: corpus and query text are untrusted. Tables are rendered by Jinja2 with autoescaping; the explorer's
-data travels as JSON inside a non-executed <script type="application/json"> with <, >, & escaped, and the page
-script puts it on screen with textContent only. A Content-Security-Policy allows exactly the page's own
-inline scripts (by hash) and no network access, so nothing in the data can run or phone home.
+Safety: corpus and query text are untrusted. The view sits in a non-executed <script type="text/plain">
+(base64, or JSON with <, >, & escaped) and the page puts every text on screen with textContent only.
+A Content-Security-Policy allows exactly the page's own inline script and style (by hash) and no network
+access, so nothing in the data can run or phone home.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import math
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from embedscope.report import html_sections as sections
-from embedscope.webui.explorer import Explorer
+PAGE_SCRIPTS = ("format.js", "table.js", "plot.js", "explorer.js", "dashboard.js")
+COMPRESS_ABOVE = 32 * 1024  # bytes of JSON; below this, plain JSON is as small and easier to read
 
 
 def safe_json(data) -> str:
     """JSON that cannot close the <script> element it sits in, nor start a comment or CDATA."""
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False, default=_jsonable)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, default=_jsonable, separators=(",", ":"))
     for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(raw, escaped)
@@ -41,72 +42,62 @@ def _jsonable(value):
     return str(value)
 
 
-def _template(name: str) -> str:
+def asset(name: str) -> str:
     return resources.files("embedscope.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def _csp_hash(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def explorer_data(explorer: Explorer, k: int, max_chars: int, max_queries: int | None) -> dict:
-    """Query list and side-by-side top-k per query, precomputed: the report has no server to ask."""
-    rows = explorer.query_list(judged=explorer.judgments.load())
-    if max_queries is not None and len(rows) > max_queries:
-        # keep the queries worth looking at first: where the models disagree most
-        rows = sorted(rows, key=lambda r: -(r["spread"] or 0))[:max_queries]
-    judged = explorer.judgments.load()
-    pages = {r["id"]: explorer.side_by_side(r["id"], k=k, max_chars=max_chars, judged=judged) for r in rows}
-    return {"models": explorer.models, "metric": explorer.main_metric, "queries": rows, "pages": pages, "k": k}
+def encode_view(view: dict) -> tuple[str, str]:
+    """(encoding, text) of the view for the page: plain JSON when small, gzip + base64 when that is smaller."""
+    text = safe_json(view)
+    if len(text.encode("utf-8")) <= COMPRESS_ABOVE:
+        return "json", text
+    packed = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return "gzip-base64", base64.b64encode(packed).decode("ascii")
+
+
+def decode_view(encoding: str, text: str) -> dict:
+    """The inverse of encode_view (tests and tools read a report's data with it)."""
+    if encoding == "gzip-base64":
+        text = gzip.decompress(base64.b64decode(text)).decode("utf-8")
+    return json.loads(text)
+
+
+def favicon_data_uri() -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(asset("favicon.svg").encode("utf-8")).decode("ascii")
+
+
+def render_page(title: str, *, view: dict | None = None, scripts: list[str] | None = None) -> str:
+    """The page. With a view: the report (data, script and style inline, hash-pinned by its CSP). Without one:
+    the app's page, whose script files (`scripts`) load from the app's own origin."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    template = env.from_string(asset("page.html"))
+    if view is None:
+        return template.render(title=title, csp=None, inline=False, favicon="favicon.svg", scripts=scripts or [])
+    script = "\n".join(asset(name) for name in (*PAGE_SCRIPTS, "report.js"))
+    css = asset("page.css")
+    csp = (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(css)}; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    encoding, data = encode_view(view)
+    return template.render(title=title, csp=csp, inline=True, favicon=favicon_data_uri(), css=css, scripts=[script],
+                           data=data, encoding=encoding)
 
 
 def render_report(run_dir: str | Path, *, k: int = 10, max_chars: int = 600, max_queries: int | None = None,
-                  explorer: Explorer | None = None) -> str:
-    import jinja2
-    import plotly.offline
+                  with_judgments: bool = False, explorer=None) -> str:
+    from embedscope.report.rescore import rescore
+    from embedscope.report.view import build_view
+    from embedscope.webui.explorer import Explorer
 
     explorer = explorer or Explorer(run_dir)
-    results = explorer.results
-    perf = sections.read_perf(explorer.run_dir)
-    figures = sections.figures(results, perf)
-    clusters = sections.cluster_figures(explorer.run_dir)
-    data = explorer_data(explorer, k, max_chars, max_queries)
-
-    plotly_js = plotly.offline.get_plotlyjs()
-    page_js = _template("explorer.js") + "\n" + _template("report.js")
-    figures_js = "".join(f"(function (f) {{ Plotly.newPlot({json.dumps(f['id'])}, f.data, f.layout, "
-                         f"{{displaylogo: false, responsive: true}}); }})({safe_json(f['figure'])});\n"
-                         for f in figures + clusters)
-    scripts = [plotly_js, page_js] + ([figures_js] if figures_js else [])
-    # Plotly injects its own <style> at run time and draws with inline styles; scripts stay hash-pinned.
-    csp = ("default-src 'none'; script-src " + " ".join(_csp_hash(s) for s in scripts) +
-           "; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = sections.num
-    template = env.from_string(_template("report.html"))
-    return template.render(
-        csp=csp,
-        title=f"embedscope report: {results.dataset.name or explorer.run_dir.name}",
-        dataset=results.dataset.model_dump(),
-        settings=results.settings.model_dump(),
-        created=results.created,
-        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        run_dir=str(explorer.run_dir),
-        leaderboard=sections.leaderboard(results),
-        significance=sections.significance(results),
-        win_tie_loss=sections.win_tie_loss(results),
-        warnings=sections.warnings(results) + ([explorer.dataset_problem] if explorer.dataset_problem else []),
-        perf_tables=sections.perf_tables(perf),
-        cards=sections.model_cards(results),
-        recommendation=sections.recommendation(results, perf, explorer.run_dir),
-        figures=figures,
-        clusters=clusters,
-        css=_template("explorer.css"),
-        data_json=safe_json(data),
-        scripts=scripts,
-        has_queries=bool(data["queries"]),
-        k=k,
-    )
+    rescored = rescore(explorer) if with_judgments else None
+    view = build_view(explorer, k=k, max_chars=max_chars, max_queries=max_queries, rescored=rescored)
+    return render_page(view["title"], view=view)
 
 
 def write_report(run_dir: str | Path, output: str | Path | None = None, **options) -> Path:

@@ -9,6 +9,8 @@ relevant (❌) and a pair absent from the qrels = unjudged (?).
 from __future__ import annotations
 
 import csv
+import hashlib
+import random
 from pathlib import Path
 
 from embedscope.judgments import JudgmentStore, judgments_path
@@ -34,6 +36,14 @@ def read_per_query(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]
 
 # The explorer's short mark names for embedscope.stats' relevance labels (one rule for every view).
 _MARK_NAMES = {"relevant": "relevant", "partial": "partly", "not_relevant": "not", "unjudged": "unjudged"}
+
+
+def shuffled(qid: str, doc_ids: list[str]) -> list[str]:
+    """A fixed shuffle per query: the same order on every reload, unrelated to any model's ranking."""
+    seed = int.from_bytes(hashlib.sha256(qid.encode("utf-8")).digest()[:8], "big")
+    order = list(doc_ids)
+    random.Random(seed).shuffle(order)
+    return order
 
 
 def mark_for(grade: int | None, top: int) -> str:
@@ -78,27 +88,42 @@ class Explorer:
             ids += [q for q in run.scores if q not in seen and not seen.add(q)]
         return ids
 
-    def query_list(self, judged: dict | None = None) -> list[dict]:
+    def pool(self, qid: str, k: int) -> list[str]:
+        """Every model's top k for one query, merged (first seen first): the documents worth judging."""
+        return list(dict.fromkeys(did for name in self.models for did, _ in self.runs[name].ranked(qid, k)))
+
+    def query_list(self, judged: dict | None = None, k: int = 10, per_query: dict | None = None) -> list[dict]:
+        """One row per query: its main-metric value per model, the spread, and how much of its pool is judged.
+
+        pool = documents in any model's top k; graded = those with a grade (the dataset's or yours);
+        judged = your judgments for the query. per_query overrides per_query.csv (rescored numbers).
+        """
         judged = self.judgments.load() if judged is None else judged
+        per_query = self.per_query if per_query is None else per_query
         rows = []
         for qid in self.query_ids():
-            main = {m: self.per_query.get(m, {}).get(qid, {}).get(self.main_metric) for m in self.models}
+            main = {m: per_query.get(m, {}).get(qid, {}).get(self.main_metric) for m in self.models}
             known = [v for v in main.values() if v is not None]
+            qrels, mine = self.dataset.qrels.get(qid, {}), judged.get(qid, {})
+            pool = self.pool(qid, k)
             rows.append({
                 "id": qid,
                 "text": self.dataset.queries.get(qid, ""),
                 "metric": main,
                 "spread": (max(known) - min(known)) if len(known) > 1 else None,
-                "relevant": sum(1 for g in self.dataset.qrels.get(qid, {}).values() if g > 0),
-                "judged": len(judged.get(qid, {})),
+                "relevant": sum(1 for g in qrels.values() if g > 0),
+                "judged": len(mine),
+                "pool": len(pool),
+                "graded": sum(1 for d in pool if d in qrels or d in mine),
             })
         return rows
 
-    def side_by_side(self, qid: str, k: int = 10, max_chars: int | None = None, judged: dict | None = None) -> dict:
+    def side_by_side(self, qid: str, k: int = 10, max_chars: int | None = None, judged: dict | None = None,
+                     per_query: dict | None = None) -> dict:
         """Every model's top-k for one query, each hit with its text, grade and mark."""
-        if qid not in self.dataset.queries and not any(qid in r.scores for r in self.runs.values()):
-            raise KeyError(qid)
+        self._check_query(qid)
         judged = (self.judgments.load() if judged is None else judged).get(qid, {})
+        per_query = self.per_query if per_query is None else per_query
         qrels = self.dataset.qrels.get(qid, {})
         columns = []
         for name in self.models:
@@ -106,13 +131,52 @@ class Explorer:
             for rank, (did, score) in enumerate(self.runs[name].ranked(qid, k), start=1):
                 hits.append({"rank": rank, "doc_id": did, "score": score, **self.hit_marks(did, qrels, judged),
                              **self.document(did, max_chars)})
-            columns.append({"model": name, "metrics": self.per_query.get(name, {}).get(qid, {}), "hits": hits})
+            columns.append({"model": name, "metrics": per_query.get(name, {}).get(qid, {}), "hits": hits})
         shown = {h["doc_id"] for c in columns for h in c["hits"]}
         missed = [did for did, g in qrels.items() if g > 0 and did not in shown]
         return {
             "id": qid, "text": self.dataset.queries.get(qid, ""), "k": k, "columns": columns,
             "relevant_not_shown": len(missed),
         }
+
+    def pooled(self, qid: str, k: int = 10, max_chars: int | None = None, judged: dict | None = None,
+               order=None) -> dict:
+        """The blind judging list of one query: its pool without model names, ranks or scores.
+
+        order(qid, doc_ids) -> doc_ids gives the order to judge in (active judging supplies one); pool
+        documents it leaves out follow at the end. By default a shuffle seeded by the query id, so a
+        reload shows the same list.
+        """
+        self._check_query(qid)
+        judged = (self.judgments.load() if judged is None else judged).get(qid, {})
+        pool = self.pool(qid, k)
+        in_pool = set(pool)
+        # the order's documents first (those in the pool), then any of the pool it left out
+        ordered = [d for d in dict.fromkeys((order or shuffled)(qid, pool)) if d in in_pool]
+        ordered += [d for d in shuffled(qid, pool) if d not in set(ordered)]
+        docs = [{"doc_id": did, "judgment": judged.get(did), **self.document(did, max_chars)} for did in ordered]
+        return {"id": qid, "text": self.dataset.queries.get(qid, ""), "k": k, "docs": docs,
+                "judged": sum(1 for d in docs if d["judgment"] is not None)}
+
+    def document_view(self, did: str, k: int = 10, max_chars: int | None = None) -> dict:
+        """One document and the queries it matters to: those whose top k has it (rank per model) or that grade it."""
+        if did not in self.dataset.corpus and not any(did in s for r in self.runs.values() for s in r.scores.values()):
+            raise KeyError(did)
+        queries = []
+        for qid in self.query_ids():
+            ranks = {}
+            for name in self.models:
+                ranked = [d for d, _ in self.runs[name].ranked(qid, k)]
+                if did in ranked:
+                    ranks[name] = ranked.index(did) + 1
+            grade = self.dataset.qrels.get(qid, {}).get(did)
+            if ranks or grade is not None:
+                queries.append({"id": qid, "text": self.dataset.queries.get(qid, ""), "ranks": ranks, "grade": grade})
+        return {"doc_id": did, **self.document(did, max_chars), "k": k, "queries": queries}
+
+    def _check_query(self, qid: str) -> None:
+        if qid not in self.dataset.queries and not any(qid in r.scores for r in self.runs.values()):
+            raise KeyError(qid)
 
     def hit_marks(self, did: str, qrels: dict, judged: dict) -> dict:
         grade, judgment = qrels.get(did), judged.get(did)

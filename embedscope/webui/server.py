@@ -1,12 +1,14 @@
 """`embedscope serve`: a local web app to browse queries, compare models side by side and judge hits.
 
-Standard library only (ThreadingHTTPServer): one HTML page with vanilla JS and a small JSON API.
-Everything lives under a random token path, http://127.0.0.1:PORT/<token>/, and any other path gets 403,
+Standard library only (ThreadingHTTPServer): the report's own page (embedscope/report/templates), its data
+from a small JSON API instead of embedded, plus judging; the scores are re-computed with the judgments as
+they are made (embedscope/report/rescore.py). Everything lives under a random token path, http://127.0.0.1:PORT/<token>/, and any other path gets 403,
 so other local users and web pages open in the browser cannot read the corpus or write judgments.
 """
 
 from __future__ import annotations
 
+import gzip
 import hmac
 import json
 import secrets
@@ -17,17 +19,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from embedscope.report.html import PAGE_SCRIPTS, render_page
 from embedscope.webui.explorer import Explorer
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_BODY = 64 * 1024
-STATIC = {  # name -> (package, file, content type)
-    "": ("embedscope.webui", "static/index.html", "text/html; charset=utf-8"),
+MAX_K = 1000
+STATIC = {  # name -> (package, file, content type); "" is the page itself, rendered at start
+    "page.css": ("embedscope.report", "templates/page.css", "text/css; charset=utf-8"),
     "app.js": ("embedscope.webui", "static/app.js", "text/javascript; charset=utf-8"),
-    "app.css": ("embedscope.webui", "static/app.css", "text/css; charset=utf-8"),
-    "explorer.js": ("embedscope.report", "templates/explorer.js", "text/javascript; charset=utf-8"),
-    "explorer.css": ("embedscope.report", "templates/explorer.css", "text/css; charset=utf-8"),
+    "favicon.svg": ("embedscope.report", "templates/favicon.svg", "image/svg+xml"),
+    **{name: ("embedscope.report", f"templates/{name}", "text/javascript; charset=utf-8") for name in PAGE_SCRIPTS},
 }
+# The icon browsers ask for at the site's root: public (it shows nothing of the run), so no 403 in the console.
+PUBLIC = {"/favicon.ico": "favicon.svg"}
 # Scripts and styles only from this server, no inline code, no framing: a second wall behind textContent.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -40,16 +45,56 @@ SECURITY_HEADERS = {
 
 
 class WebApp:
-    """The app state: one Explorer over the run directory and the token that guards it."""
+    """The app state: one Explorer over the run directory, the token that guards it, and the scores
+    re-computed with the judgments made so far (kept until the judgments file changes).
 
-    def __init__(self, explorer: Explorer, token: str | None = None, k: int = 10):
+    judge_order(qid, doc_ids) -> doc_ids, when given, orders the blind judging list of each query
+    (e.g. active judging's "most informative first"); by default the list is shuffled per query.
+    """
+
+    def __init__(self, explorer: Explorer, token: str | None = None, k: int = 10, judge_order=None):
         from embedscope.webui.active import ActiveMode
 
         self.explorer = explorer
         self.token = token or secrets.token_urlsafe(24)
         self.k = k
+        self.judge_order = judge_order
         self.active = ActiveMode(explorer)  # active mode: judge-next's order and the verdicts after each judgment
         self._static = {name: resources.files(pkg).joinpath(path).read_bytes() for name, (pkg, path, _) in STATIC.items()}
+        title = f"embedscope: {explorer.dataset.name}"
+        self._static[""] = render_page(title, scripts=[*PAGE_SCRIPTS, "app.js"]).encode("utf-8")
+        self._rescored: tuple[tuple, dict | None] | None = None
+        self._lock = threading.Lock()
+
+    def rescored(self) -> dict | None:
+        """The run re-scored with the judgments file as it is now (re-computed only when the file changed)."""
+        from embedscope.report.rescore import rescore
+
+        path = self.explorer.judgments.path
+        try:
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            key = None
+        with self._lock:
+            if self._rescored is None or self._rescored[0] != key:
+                self._rescored = (key, rescore(self.explorer) if key else None)
+            return self._rescored[1]
+
+    def per_query(self) -> dict:
+        found = self.rescored()
+        return found["per_query"] if found else self.explorer.per_query
+
+    def view(self) -> dict:
+        from embedscope.report.view import build_view
+
+        return build_view(self.explorer, k=self.k, hits=False, rescored=self.rescored(), mode="app")
+
+    def scores(self, k: int) -> dict:
+        from embedscope.report.html_sections import read_perf
+        from embedscope.report.view import scores_view
+
+        return scores_view(self.explorer, k=k, rescored=self.rescored(), perf=read_perf(self.explorer.run_dir))
 
     def summary(self) -> dict:
         ex, ds = self.explorer, self.explorer.dataset.summary()
@@ -82,38 +127,51 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        public = PUBLIC.get(urlsplit(self.path).path)
+        if public:
+            return self._send(HTTPStatus.OK, self.app._static[public], STATIC[public][2])
         route = self._route()
         if route is None:
             return
         path, query = route
+        if path == "":
+            return self._send(HTTPStatus.OK, self.app._static[""], "text/html; charset=utf-8")
         if path in STATIC:
-            _pkg, _file, content_type = STATIC[path]
-            return self._send(HTTPStatus.OK, self.app._static[path], content_type)
+            return self._send(HTTPStatus.OK, self.app._static[path], STATIC[path][2])
+        app, explorer = self.app, self.app.explorer
         if path == "api/summary":
-            return self._json(self.app.summary())
+            return self._json(app.summary())
+        if path == "api/view":
+            return self._json(app.view())
         if path == "api/active":
             try:
                 n = int(query.get("n", [10])[0])
             except ValueError:
                 return self._json({"error": "n must be an integer"}, HTTPStatus.BAD_REQUEST)
             try:
-                return self._json(self.app.active.state(max(1, min(n, 100))))
+                return self._json(app.active.state(max(1, min(n, 100))))
             except ValueError as e:  # fewer than two models, or a metric active judging cannot weigh
                 return self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+        try:
+            k = int(query.get("k", [app.k])[0])
+        except ValueError:
+            return self._json({"error": "k must be an integer"}, HTTPStatus.BAD_REQUEST)
+        if not 1 <= k <= MAX_K:
+            return self._json({"error": f"k must be between 1 and {MAX_K}"}, HTTPStatus.BAD_REQUEST)
+        if path == "api/scores":
+            return self._json(app.scores(k))
         if path == "api/queries":
-            return self._json({"queries": self.app.explorer.query_list()})
-        if path == "api/query":
-            qid = query.get("id", [None])[0]
+            return self._json({"queries": explorer.query_list(k=k, per_query=app.per_query())})
+        wanted = query.get("id", [None])[0]
+        pages = {"api/query": lambda: explorer.side_by_side(wanted, k=k, per_query=app.per_query()),
+                 "api/pool": lambda: explorer.pooled(wanted, k=k, order=app.judge_order),
+                 "api/document": lambda: explorer.document_view(wanted, k=k)}
+        if path in pages:
             try:
-                k = int(query.get("k", [self.app.k])[0])
-            except ValueError:
-                return self._json({"error": "k must be an integer"}, HTTPStatus.BAD_REQUEST)
-            if not 1 <= k <= 1000:
-                return self._json({"error": "k must be between 1 and 1000"}, HTTPStatus.BAD_REQUEST)
-            try:
-                return self._json(self.app.explorer.side_by_side(qid, k=k))
+                return self._json(pages[path]())
             except KeyError:
-                return self._json({"error": f"unknown query id {qid!r}"}, HTTPStatus.NOT_FOUND)
+                what = "document" if path == "api/document" else "query"
+                return self._json({"error": f"unknown {what} id {wanted!r}"}, HTTPStatus.NOT_FOUND)
         return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
     def do_POST(self):
@@ -160,12 +218,19 @@ class Handler(BaseHTTPRequestHandler):
         return rest.rstrip("/"), parse_qs(url.query)
 
     def _json(self, data, status=HTTPStatus.OK):
-        self._send(status, json.dumps(data).encode("utf-8"), "application/json; charset=utf-8")
+        self._send(status, json.dumps(data, allow_nan=False, default=str).encode("utf-8"),
+                   "application/json; charset=utf-8")
 
     def _send(self, status, body: bytes, content_type: str):
+        compress = len(body) > 2048 and "gzip" in (self.headers.get("Accept-Encoding") or "")
+        if compress:  # the view of a large corpus is megabytes of text: a fraction of that compressed
+            body = gzip.compress(body, compresslevel=5)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if compress:
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
         self.end_headers()
