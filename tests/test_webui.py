@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import gzip
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -38,9 +40,16 @@ def make_tiny_beir(folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("tiny")
+    return embedscope_run(tmp, "--data", str(make_tiny_beir(tmp / "tiny")), "-m", "bm25", "-m", "tokenlearn")
+
+
 @pytest.fixture()
-def tiny_run(tmp_path) -> Path:
-    return embedscope_run(tmp_path, "--data", str(make_tiny_beir(tmp_path / "tiny")), "-m", "bm25", "-m", "tokenlearn")
+def tiny_run(tiny_base, tmp_path) -> Path:
+    """A fresh copy of the run per test: tests judge into it."""
+    return Path(shutil.copytree(tiny_base, tmp_path / "run"))
 
 
 @pytest.fixture()
@@ -135,6 +144,74 @@ def test_judgments_saved_as_graded_qrels(app_server, tiny_run):
     assert request(base + "api/judgments", b"query_id=q0", content_type="application/x-www-form-urlencoded")[0] == 415
     assert read_judgments(path) == {"q0": {"d3": 2, "d0": 0}}
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_scores_follow_the_judgments(app_server, tiny_run):
+    """The app re-scores the run with each judgment: the leaderboard, verdicts and per-query values move."""
+    from embedscope.report.rescore import rescore
+    from embedscope.webui import Explorer
+
+    base = app_server.url
+    view = get_json(base + "api/view")
+    assert view["mode"] == "app" and view["explorer"] is None  # hits come per query, from api/query
+    assert view["judged"]["count"] == 0 and "--with-judgments" in view["regenerate"]
+    before = {r["model"]: r["ndcg@10"] for r in view["leaderboard"]["rows"]}
+    request(base + "api/judgments", {"query_id": "q0", "doc_id": "d0", "grade": 0})  # the relevant doc: not relevant
+    scores = get_json(base + "api/scores?k=5")
+    assert scores["judged"] == {"count": 1, "queries": 1} and scores["your_judgments"] == 1
+    expected = rescore(Explorer(tiny_run))["models"]
+    for row in scores["leaderboard"]["rows"]:
+        assert row["ndcg@10"] == pytest.approx(expected[row["model"]]["ndcg@10"])
+        assert row["before:ndcg@10"] == pytest.approx(before[row["model"]])
+    assert any(row["ndcg@10"] < before[row["model"]] for row in scores["leaderboard"]["rows"])
+    q0 = scores["queries"][0]
+    assert q0["id"] == "q0" and q0["judged"] == 1 and q0["pool"] >= 5 and q0["graded"] >= 1
+    page = get_json(base + "api/query?id=q0&k=5")
+    for column in page["columns"]:  # the page's per-query values are the re-scored ones too
+        i = [q["id"] for q in scores["queries"]].index("q0")
+        assert column["metrics"]["ndcg@10"] == pytest.approx(scores["per_query"][column["model"]]["ndcg@10"][i], abs=1e-4)
+
+
+def test_blind_pool_and_document_view(tiny_run):
+    from embedscope.webui import Explorer, WebApp, serve_in_thread
+
+    explorer = Explorer(tiny_run)
+    app = WebApp(explorer, k=5, judge_order=lambda qid, docs: sorted(docs, reverse=True))
+    server, thread = serve_in_thread(app)
+    try:
+        status, _, body = request(server.url + "api/pool?id=q1&k=5")
+        pool = json.loads(body)
+        ids = [d["doc_id"] for d in pool["docs"]]
+        assert set(ids) == set(explorer.pool("q1", 5)) and len(ids) == len(set(ids))
+        assert ids == sorted(ids, reverse=True)  # the order supplied to the app
+        for name in explorer.models:  # blind: no model names, ranks or scores anywhere in the list
+            assert name.encode() not in body
+        assert not any({"rank", "score", "model"} & set(d) for d in pool["docs"])
+        app.judge_order = None  # the default: a shuffle fixed per query, the same on every reload
+        first, again = (get_json(server.url + "api/pool?id=q1&k=5") for _ in range(2))
+        assert [d["doc_id"] for d in first["docs"]] == [d["doc_id"] for d in again["docs"]]
+        doc = get_json(server.url + "api/document?id=d1&k=5")
+        assert doc["doc_id"] == "d1" and 'onerror=alert("xss")' in doc["text"]
+        assert any(q["id"] == "q1" and q["grade"] == 2 for q in doc["queries"])
+        for q in doc["queries"]:
+            for model, rank in q["ranks"].items():
+                assert [d for d, _ in explorer.runs[model].ranked(q["id"], 5)][rank - 1] == "d1"
+        assert request(server.url + "api/document?id=nope")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_favicon_and_compressed_answers(app_server):
+    host = app_server.url.split("/")[2]
+    status, headers, body = request(f"http://{host}/favicon.ico")  # public: browsers ask for it at the root
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml" and body.startswith(b"<svg")
+    assert request(app_server.url + "favicon.svg")[0] == 200
+    req = urllib.request.Request(app_server.url + "api/view", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert json.loads(gzip.decompress(response.read()))["models"]
 
 
 def test_concurrent_judgments_are_all_kept(tmp_path):

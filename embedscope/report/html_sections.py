@@ -150,7 +150,7 @@ def leaderboard(results: Results, perf: dict | None, before: dict | None = None)
     columns += [column(m, m, "metric", glossary_for(m)) for m in metrics]
     columns += [
         column("docs_per_second", "speed (docs/s)", "rate", GLOSSARY["docs/s"] + " Hover a value for its source."),
-        column("seconds", "run time (s)", "s", "Wall time of this model in the run (embedding + search)."),
+        column("seconds", "run time (s)", "s", "Wall time of this model in the run (embedding + search).", hidden=True),
         column("dim", "dims", "int", "Vector dimensions."),
         column("params_m", "params (M)", "params_m", "Parameters in millions, from the model card."),
         column("max_tokens", "max tokens", "int", "Longest input the model reads; longer texts are truncated.",

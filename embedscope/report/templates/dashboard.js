@@ -135,7 +135,7 @@ function toggleModel(m) {
   drawHeader();
   for (const t of Object.values(state.tables)) t.drawBody();
   drawPlots();
-  drawClusters();
+  drawMaps();
   if (state.page && state.mode === "side") drawPage();
 }
 
@@ -153,6 +153,13 @@ function drawScores() {
   if (v.significance) {
     const box = section("significance", "Significance" + judged, v.significance.note);
     for (const w of v.significance.warnings) box.append(el("p", "warning", "⚠ " + w));
+    const notes = v.significance.pair_notes;
+    if (notes.length) {
+      const more = el("details", "more-notes");
+      more.append(el("summary", null, plural(notes.length, "note") + " on what these queries can tell apart, pair by pair"));
+      for (const w of notes) more.append(el("p", "warning", "⚠ " + w));
+      box.append(more);
+    }
     const holder = el("div");
     box.append(holder);
     makeTable(holder, v.significance, {rowClass: (r) => r.significant ? "significant" : null, filterLabel: "filter pairs"});
@@ -227,28 +234,37 @@ function drawClusters() {
   colour.setAttribute("aria-label", "colour points by");
   colour.append(new Option("colour by cluster", "cluster"), new Option("colour queries by " + v.main_metric, "metric"));
   colour.value = state.colourBy;
-  colour.addEventListener("change", () => { state.colourBy = colour.value; drawClusters(); });
   const model = el("select");
   model.id = "map-model";
   model.setAttribute("aria-label", "model whose per-query score colours the queries");
   for (const m of v.models) model.append(new Option(m, m));
   model.value = state.mapModel;
   model.hidden = state.colourBy !== "metric";
-  model.addEventListener("change", () => { state.mapModel = model.value; drawClusters(); });
+  colour.addEventListener("change", () => { state.colourBy = colour.value; model.hidden = colour.value !== "metric"; drawMaps(); });
+  model.addEventListener("change", () => { state.mapModel = model.value; drawMaps(); });
   const search = el("input");
   search.type = "search";
   search.id = "map-search";
   search.placeholder = "search the map";
   search.setAttribute("aria-label", "search documents and queries on the map");
-  search.value = state.mapSearch;
   let timer = null;
   search.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { state.mapSearch = search.value; drawClusters(); document.getElementById("map-search").focus(); }, 150);
+    timer = setTimeout(() => { state.mapSearch = search.value; drawMaps(); }, 150);
   });
   const found = el("span", "map-found muted");
+  found.setAttribute("aria-live", "polite");
   controls.append(colour, model, search, found);
-  box.append(controls);
+  const maps = el("div", "maps");
+  box.append(controls, maps);
+  drawMaps();
+}
+
+// The maps alone, redrawn when the colouring, the search, the hidden models or the width change.
+function drawMaps() {
+  const v = state.view, maps = document.querySelector("#clusters .maps");
+  if (!maps) return;
+  maps.replaceChildren();
   const counts = {docs: 0, queries: 0};
   for (const cmap of v.clusters) {
     const head = el("p", "note");
@@ -260,18 +276,18 @@ function drawClusters() {
     head.textContent = facts.join(" · ");
     const fig = el("figure", "figure map");
     fig.id = "fig-" + cmap.id;
-    box.append(head, fig);
+    maps.append(head, fig);
     const ctx = {docs: v.docs, view: v, colourBy: state.colourBy, model: state.mapModel, search: state.mapSearch,
                  onDoc: (i) => openDocument(v.docs.ids[i]), onQuery: (qid) => selectQuery(qid, true)};
     const m = drawClusterMap(fig, cmap, ctx);
     counts.docs += m.docs;
     counts.queries += m.queries;
-    box.append(clusterLegend(cmap, ctx));
+    maps.append(clusterLegend(cmap, ctx));
   }
-  if (state.mapSearch.trim()) {
-    found.textContent = counts.docs + counts.queries ? plural(counts.docs, "document") + ", " + plural(counts.queries, "query", "queries") + " match"
-                                                     : "Nothing on the map matches “" + state.mapSearch.trim() + "”.";
-  }
+  const needle = state.mapSearch.trim();
+  document.querySelector("#clusters .map-found").textContent = !needle ? "" : counts.docs + counts.queries ?
+    plural(counts.docs, "document") + ", " + plural(counts.queries, "query", "queries") + " match" :
+    "Nothing on the map matches “" + needle + "”.";
 }
 
 // ---- explorer ----
@@ -494,10 +510,17 @@ function startDashboard(source) {
   document.addEventListener("keydown", onKey);
   document.getElementById("copy-close").addEventListener("click", () => { document.getElementById("copy-panel").hidden = true; });
   document.getElementById("keys-close").addEventListener("click", toggleHelp);
+  window.addEventListener("hashchange", () => {  // a link followed or pasted into this tab
+    if (!state.view) return;
+    readParams();
+    const qid = state.params.get("q"), doc = state.params.get("doc");
+    if (doc && doc !== state.doc) openDocument(doc);
+    else if (qid && qid !== state.selected && state.view.queries.some((q) => q.id === qid)) selectQuery(qid, true);
+  });
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (state.view) { drawPlots(); drawClusters(); } }, 200);
+    resizeTimer = setTimeout(() => { if (state.view) { drawPlots(); drawMaps(); } }, 200);
   });
   return source.view().then((view) => {
     state.view = view;

@@ -5,7 +5,7 @@
 // {id, text, k, relevant_not_shown, columns: [{model, metrics, hits: [{rank, doc_id, score, title, text,
 //  mark, symbol, judgment, missing}]}]}.
 
-const GRADE_BUTTONS = [[2, "relevant", "rel", "✅"], [1, "partly", "part", "⚪"], [0, "not relevant", "not", "❌"]];
+const GRADE_BUTTONS = [[2, "relevant", "rel", "✅"], [1, "partly", "part", "⚪"], [0, "not", "not", "❌"]];
 const MARK_TITLES = {relevant: "relevant", partly: "partly relevant", not: "not relevant", unjudged: "unjudged"};
 
 // The query list as a table spec: id, text, each model's main metric, the spread, and "N of M judged".
@@ -73,6 +73,8 @@ function renderHit(hit, opts) {
   const symbol = el("span", "symbol", hit.symbol);
   symbol.title = MARK_TITLES[hit.mark] + (hit.judgment !== null && hit.judgment !== undefined ? " (your judgment)" : "");
   top.append(symbol);
+  if (hit.rank === undefined) top.append(el("span", "mark-name", hit.judgment !== null && hit.judgment !== undefined ?
+                                             "yours: " + MARK_TITLES[hit.mark] : "not judged by you"));
   if (hit.rank !== undefined) top.append(el("span", "rank", "#" + hit.rank));
   if (hit.score !== undefined) top.append(el("span", "score", "score " + (isNum(hit.score) ? hit.score.toFixed(4) : "—")));
   item.append(top);
