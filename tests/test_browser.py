@@ -281,6 +281,13 @@ def test_report_tables(browser, runs):
     assert "licence" not in texts(browser, "#table-leaderboard th")
     click(browser, "#model-chips .chip", 0)  # shown again
     assert len(rows()) == 4
+    # a glossary on every metric's header; a point of the trade-off plot shows its interval on hover
+    assert "discounted by rank" in browser.execute_script(
+        "return document.querySelector('#table-leaderboard th button[data-key=\"ndcg@10\"]').title")
+    browser.execute_script("""const p = document.querySelector('#fig-speed .point circle'), r = p.getBoundingClientRect();
+        p.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: r.x + 3, clientY: r.y + 3}));""")
+    tip = browser.find_element("id", "tooltip").text
+    assert re.search(r"ndcg@10 \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] 95% CI", tip), tip
     # readable numbers: no raw keys, long floats or "0.0000" p-values anywhere on the page
     page = browser.find_element("css selector", "main").text
     assert not re.search(r"\d\.\d{5,}", page) and "0.0000" not in texts(browser, "#table-significance tbody")
@@ -400,7 +407,7 @@ def test_web_app_judging(browser, runs, app):
     press(browser, "jj2")
     wait_for(browser, lambda d: len(read_judgments(run_dir / "judgments" / "qrels.tsv").get(qid, {})) == 2)
     wait_for(browser, lambda d: "yours: 2" in d.find_element("id", "progress").text)
-    assert re.search(r"query \S+: \d+ of \d+ judged", browser.find_element("id", "progress").text)
+    assert re.search(r"this query: \d+ of \d+ judged", browser.find_element("id", "progress").text)
     # the status stays in view while judging far down the page
     browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     assert browser.execute_script("const r = document.getElementById('statusbar').getBoundingClientRect(); "

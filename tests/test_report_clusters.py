@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+from embedscope.report.html import decode_view
+
 
 def embedscope(*args):
     result = subprocess.run([sys.executable, "-m", "embedscope", *args], capture_output=True, text=True, timeout=600)
@@ -28,10 +30,10 @@ def test_cluster_map_in_report(tmp_path, scifact_dir):
     assert report["clusters"] in (3, 4, 5) and "ndcg@10_by_cluster" in report
     embedscope("report", str(run_dir))
     html = (run_dir / "report.html").read_text()
-    assert 'id="clusters"' in html and 'id="fig-clusters-0"' in html
-    assert "Plotly.newPlot(\"fig-clusters-0\"" in html
-    # hover text carries the documents' own words; the page's policy still forbids any network load
-    some_words = data["documents"][0]["text"].split()[0]
-    assert some_words in html
+    encoding, block = re.search(r'id="embedscope-data" data-encoding="([^"]+)">([^<]*)</script>', html).groups()
+    (cmap,) = decode_view(encoding, block)["clusters"]
+    assert len(cmap["docs"]["d"]) == 300 and len(cmap["queries"]["id"]) == 20
+    assert {c["cluster"] for c in cmap["by_cluster"]} == {int(c) for c in report["ndcg@10_by_cluster"]}
+    # the page draws the map itself (SVG); its policy still forbids any network load
     policy = html_lib.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1))
     assert "default-src 'none'" in policy and "http" not in policy

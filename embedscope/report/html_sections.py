@@ -372,7 +372,7 @@ def tradeoffs(results: Results, perf: dict | None, rows: list[dict] | None = Non
     if not main or not rows:
         return []
 
-    def plot(plot_id, title, x_label, log_x, x_of, why_missing):
+    def plot(plot_id, title, x_label, x_kind, log_x, x_of, why_missing):
         points, missing = [], []
         for r in rows:
             x, y = x_of(r), r.get(main)
@@ -383,18 +383,18 @@ def tradeoffs(results: Results, perf: dict | None, rows: list[dict] | None = Non
             else:
                 points.append({"model": r["model"], "x": x, "y": y, "ci": r.get("ci:" + main),
                                "note": r.get("speed_source") if plot_id == "speed" else ""})
-        return {"id": plot_id, "title": title, "x_label": x_label, "y_label": main, "log_x": log_x,
+        return {"id": plot_id, "title": title, "x_label": x_label, "x_kind": x_kind, "y_label": main, "log_x": log_x,
                 "points": points, "missing": missing} if points else None
 
     found = advice(results, perf)
     by_name = {m["name"]: m for m in (found or {}).get("models", [])}
-    plots = [plot("speed", f"{main} vs encoding speed", "documents per second (log scale)", True,
+    plots = [plot("speed", f"{main} vs encoding speed", "documents per second (log scale)", "rate", True,
                   lambda r: r.get("docs_per_second"), lambda r: r.get("speed_source") or "not timed")]
     if by_name:
-        plots.append(plot("latency", f"{main} vs query latency", "single-query latency p95, ms (log scale)", True,
+        plots.append(plot("latency", f"{main} vs query latency", "single-query latency p95, ms (log scale)", "ms", True,
                           lambda r: finite((by_name.get(r["model"]) or {}).get("latency_ms")),
                           lambda r: "latency not measured: run embedscope bench --run-dir"))
-        plots.append(plot("cost", f"{main} vs cost", f"cost to embed {found['scale']:,} texts, $ (cheapest way)", False,
+        plots.append(plot("cost", f"{main} vs cost", f"cost to embed {found['scale']:,} texts, $ (cheapest way)", "usd", False,
                           lambda r: finite((by_name.get(r["model"]) or {}).get("cost_usd")),
                           lambda r: "no cost known: not benchmarked, not in the price table"))
     return [p for p in plots if p]

@@ -431,7 +431,7 @@ function drawProgress() {
   const v = state.view, box = document.getElementById("progress");
   const graded = v.queries.reduce((a, q) => a + q.graded, 0), pool = v.queries.reduce((a, q) => a + q.pool, 0);
   const parts = [];
-  if (state.selected) parts.push("query " + state.selected + ": " + queryProgress(state.selected));
+  if (state.selected) parts.push("this query: " + queryProgress(state.selected));
   parts.push("all queries: " + grouped(graded, 0) + " of " + grouped(pool, 0) + " judged (top " + state.k + ")");
   if (state.source.canJudge) parts.push("yours: " + grouped(v.your_judgments, 0));
   box.textContent = parts.join(" · ");

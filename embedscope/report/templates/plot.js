@@ -128,7 +128,7 @@ function drawScatter(container, plot, models, hidden) {
       mark.append(svg("text", {x: X(p.x) + (right ? -11 : 11), y: Y(p.y) - 9, "text-anchor": right ? "end" : "start",
                                class: "point-label"}, p.model));
       const lines = [p.model, plot.y_label + " " + formatValue("metric", p.y) + (p.ci ? " " + formatCI(p.ci) + " 95% CI" : ""),
-                     plot.x_label.replace(/ \(log scale\)/, "") + ": " + shortNumber(p.x) + (p.note ? " (" + p.note + ")" : "")];
+                     plot.x_label.replace(/ \(log scale\)/, "") + ": " + formatValue(plot.x_kind, p.x) + (p.note ? " (" + p.note + ")" : "")];
       mark.addEventListener("mousemove", (e) => showTip(lines, e));
       mark.addEventListener("mouseleave", hideTip);
       mark.addEventListener("focus", () => showTip(lines, tipAt(mark)));

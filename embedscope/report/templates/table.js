@@ -6,8 +6,7 @@
 // judgments, shown as a change).
 
 function compareValues(a, b) {
-  const missingA = a === null || a === undefined || a === "", missingB = b === null || b === undefined || b === "";
-  if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;  // unknowns last, either way
+  if (a === null || a === undefined || a === "" || b === null || b === undefined || b === "") return 0;
   if (typeof a === "number" && typeof b === "number") return a - b;
   return String(a).localeCompare(String(b), undefined, {numeric: true, sensitivity: "base"});
 }
@@ -57,12 +56,11 @@ class DataTable {
     const column = sort && spec.columns.find((c) => c.key === sort.key);
     if (column) {
       const dir = sort.dir === "desc" ? -1 : 1;
-      rows = rows.map((r, i) => [r, i]).sort((x, y) => {
-        const a = sortKey(column, x[0]), b = sortKey(column, y[0]);
-        const missing = (v) => v === null || v === undefined || v === "";
-        if (missing(a) || missing(b)) return compareValues(a, b) || x[1] - y[1];
-        return dir * compareValues(a, b) || x[1] - y[1];
-      }).map((p) => p[0]);
+      const missing = (v) => (v === null || v === undefined || v === "" ? 1 : 0);
+      // unknown values last whichever the direction; equal values keep their order
+      rows = rows.map((r, i) => [r, i, sortKey(column, r)])
+        .sort((x, y) => missing(x[2]) - missing(y[2]) || dir * compareValues(x[2], y[2]) || x[1] - y[1])
+        .map((p) => p[0]);
     }
     return rows;
   }
@@ -223,8 +221,8 @@ class DataTable {
       const cells = [];
       for (const c of columns) {
         const shown = c.kind === "model" ? String(r[c.key]) : formatValue(c.kind, r[c.key], {floor: this.spec.p_floor});
-        if (format === "csv") {
-          cells.push(shown.replace(/,(?=\d{3})/g, "").replace(/^\$/, ""));
+        if (format === "csv") {  // numbers without thousands separators or currency sign, for spreadsheets
+          cells.push(numericKind(c.kind) ? shown.replace(/,/g, "").replace(/^\$/, "") : shown);
           if (rows.some((x) => x["ci:" + c.key])) {
             const ci = r["ci:" + c.key] || [null, null];
             cells.push(formatValue("metric", ci[0]), formatValue("metric", ci[1]));
