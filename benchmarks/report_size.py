@@ -6,7 +6,7 @@ whole corpus and writes it again. For each it prints the file size beside what t
 every hit carried its document's text (the layout before documents were stored once), so the ratio is
 measured side by side. Target: the 3-model report <= 3 MB.
 
-    .venv/bin/python benchmarks/report_size.py [--shared ../shared] [--cache DIR] [-m MODEL ...]
+    .venv/bin/python benchmarks/report_size.py [--data scifact] [--cache DIR] [-m MODEL ...]
 
 Ends with machine-readable lines:
     SIZE report_scifact_mb X             (top 10, no cluster map)
@@ -55,21 +55,21 @@ def measure(run_dir: Path, out: Path, *options: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--data", default="scifact", help="dataset: a registered name, beir:NAME or a BEIR folder")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: a fresh temp folder)")
     parser.add_argument("-m", "--model", dest="models", action="append", help="model spec (repeatable)")
     args = parser.parse_args()
     models = args.models or ["minilm", "bm25", "tokenlearn"]
-    data = args.shared / "datasets" / "scifact"
+    data = args.data
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cache = args.cache or tmp / "cache"
         start = time.perf_counter()
-        run_dir = Path(embedscope("run", "--data", str(data), *[a for m in models for a in ("-m", m)],
+        run_dir = Path(embedscope("run", "--data", data, *[a for m in models for a in ("-m", m)],
                                   "-o", str(tmp / "runs"), "--cache", str(cache), "-q"))
-        print(f"run: {len(models)} models on SciFact in {time.perf_counter() - start:.0f}s")
+        print(f"run: {len(models)} models on {data} in {time.perf_counter() - start:.0f}s")
         sizes = {"k10": measure(run_dir, tmp / "k10.html"), "k50": measure(run_dir, tmp / "k50.html", "--k", "50")}
-        embedscope("cluster", "--data", str(data), "-m", "tokenlearn", "--k", "8", "--run-dir", str(run_dir),
+        embedscope("cluster", "--data", data, "-m", "tokenlearn", "--k", "8", "--run-dir", str(run_dir),
                    "--cache", str(cache))
         sizes["clusters"] = measure(run_dir, tmp / "clusters.html")
     print(f"{'report':<10} {'MB':>6} {'documents':>9} {'hits':>6} {'text stored':>12} {'text if per hit':>16} "
