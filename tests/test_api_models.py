@@ -103,11 +103,11 @@ def test_openai_dimensions_tiktoken_truncation_and_token_budget():
 
 
 def test_bad_key_fails_fast_without_retries_and_without_the_key_in_the_message():
-    from embedscope.models.api import ApiError
+    from embedscope.remote import RemoteError
 
     with FakeServer(FakeProvider("openai", api_key="the-right-key")) as server:
         model = load_model(f"openai:text-embedding-3-small?base_url={server.url}/v1&{FAST}")
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(RemoteError) as info:
             model.encode_documents(["a", "b"])
         assert len(server.fake.log) == 1  # 401 is not retried
     assert "401" in str(info.value) and KEY not in str(info.value)
@@ -117,7 +117,9 @@ def test_bad_key_fails_fast_without_retries_and_without_the_key_in_the_message()
 def test_missing_key_and_key_in_spec_are_clear_errors(monkeypatch):
     monkeypatch.delenv("VOYAGE_API_KEY")
     model = load_model("voyage:voyage-3?base_url=http://127.0.0.1:9/v1")
-    with pytest.raises(ValueError, match="VOYAGE_API_KEY"):
+    from embedscope.remote import RemoteError
+
+    with pytest.raises(RemoteError, match="VOYAGE_API_KEY"):
         model.encode_documents(["x"])
     with pytest.raises(ValueError, match="api_key_env"):
         load_model("openai:text-embedding-3-small?api_key=sk-should-not-be-here")
@@ -145,7 +147,9 @@ def test_results_record_usage_cache_never_rebills_and_no_file_holds_the_key(tmp_
         first = compare(dataset, [spec], k=5, depth=10, cache_dir=tmp_path / "cache", log=lambda *_: None)
         requests_after_first = len(server.fake.log)
         second = compare(dataset, [spec], k=5, depth=10, cache_dir=tmp_path / "cache", log=lambda *_: None)
-        assert len(server.fake.log) == requests_after_first  # everything came from the cache
+        # everything came from the cache: the one new request is the pre-flight check of one short text
+        again = server.fake.log[requests_after_first:]
+        assert [entry.body["input"] for entry in again] == [["embedscope pre-flight check"]]
     usage = first.results[0].info["usage"]
     assert usage["billed_tokens"] == sum(billed_tokens(t) for t in dataset.doc_texts + dataset.query_texts)
     assert usage["retries"] == 1

@@ -154,3 +154,38 @@ def test_models_command_lists_kinds_keys_bundled_and_cards_without_printing_keys
     table = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "Model cards" in table.output and "OPENAI_API_KEY set" in table.output
     assert secret not in result.output + table.output
+
+
+def test_embedders_take_their_cards_themselves_not_through_the_registry(e5_named_folder):
+    """No registry wrapper: an embedder built directly has its card's prompts, card and max tokens."""
+    from embedscope.models.sentence_transformers import SentenceTransformerEmbedder
+    from embedscope.models.static import Model2VecEmbedder, WordLlamaEmbedder, bundled_tokenlearn_path
+
+    model = SentenceTransformerEmbedder(e5_named_folder)
+    assert model.prompts() == {"query": "query: ", "document": "passage: "}
+    assert model.card["name"] == "intfloat/e5-small-v2" and model.max_seq_length <= 512
+    named = SentenceTransformerEmbedder(e5_named_folder, name="mine", card="BAAI/bge-small-en-v1.5")
+    assert named.card["name"] == "BAAI/bge-small-en-v1.5" and named.prompts()["query"] == BGE_QUERY
+    assert Model2VecEmbedder(bundled_tokenlearn_path()).card["name"] == "tokenlearn-static-64d"
+    assert WordLlamaEmbedder().card["name"] == "wordllama-l2-256"
+
+
+def test_a_backend_that_fails_to_import_is_reported_never_swallowed(monkeypatch):
+    from click.testing import CliRunner
+
+    import embedscope.models as models
+    from embedscope.cli import cli
+
+    monkeypatch.setitem(models.PLUGINS, "embedscope.models.no_such_backend", ("fancy",))
+    monkeypatch.setattr(models, "plugin_errors", {})
+    with pytest.raises(ValueError, match="'fancy'.*unavailable: importing embedscope.models.no_such_backend failed: "
+                                         "ModuleNotFoundError"):
+        models.load_model("fancy:x")
+    result = CliRunner().invoke(cli, ["models", "--json", "--no-cards"])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.output)["kinds"] if r["kind"] == "fancy")
+    assert row["installed"] is False and "No module named 'embedscope.models.no_such_backend'" in row["error"]
+    table = CliRunner().invoke(cli, ["models", "--no-cards"], env={"COLUMNS": "250"})
+    assert "unavailable" in table.output
+    # the other kinds are untouched by it, and st: models still get their card prompts
+    assert models.load_model("bm25").name

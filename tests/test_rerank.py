@@ -144,10 +144,10 @@ def test_api_reranker_retries_rate_limits_and_server_errors(fake_server, first_s
 
 
 def test_api_reranker_error_is_clear(fake_server):
-    from embedscope.pipelines.http import APIError
+    from embedscope.remote import RemoteError
 
     reranker = load_reranker("cohere:http://127.0.0.1:9/v1/rerank", retries=0)
-    with pytest.raises(APIError, match="127.0.0.1:9"):
+    with pytest.raises(RemoteError, match="127.0.0.1:9"):
         reranker.score("q", ["d"])
 
 

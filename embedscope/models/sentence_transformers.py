@@ -18,8 +18,9 @@ def bundled_minilm_path() -> Path:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder or a hub name, with per-model query/document prompts.
 
-    Prompts given here win; otherwise the model's own configured "query"/"document" prompts apply
-    (sentence-transformers' encode_query / encode_document), so e5/bge/nomic models are prompted correctly.
+    Prompts given here win; then the model's own configured "query"/"document" prompts (sentence-transformers'
+    encode_query / encode_document); then its model card's (embedscope.models.cards), found by `card=`, name,
+    folder or package. So e5/bge/nomic models are prompted correctly however they were saved.
     """
 
     def __init__(
@@ -32,16 +33,26 @@ class SentenceTransformerEmbedder:
         max_seq_length: int | None = None,
         device: str | None = None,
         normalize: bool = False,
+        card: str | None = None,
     ):
         from sentence_transformers import SentenceTransformer
+
+        from embedscope.models.cards import card_settings, package_of
 
         self.path = str(path)
         self.name = name or Path(self.path).name
         self.model = SentenceTransformer(self.path, device=device)
+        settings = card_settings(card, self.path, self.name, package_of(self.path), query_prompt=query_prompt,
+                                 document_prompt=document_prompt, own_prompts=getattr(self.model, "prompts", None),
+                                 model_label=self.name)
         if max_seq_length:
             self.model.max_seq_length = max_seq_length
-        self.query_prompt = query_prompt
-        self.document_prompt = document_prompt
+        elif settings.max_tokens and (not self.model.max_seq_length or self.model.max_seq_length > settings.max_tokens):
+            self.model.max_seq_length = settings.max_tokens
+        self.query_prompt = settings.query_prompt
+        self.document_prompt = settings.document_prompt
+        self.card = settings.card_dict
+        self.warnings = list(settings.warnings)
         self.batch_size = batch_size
         self.normalize = normalize
 

@@ -75,8 +75,11 @@ class TokenizedEncoder:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         quantized: str | None = None,
+        card: str | None = None,
     ):
         from tokenizers import Tokenizer
+
+        from embedscope.models.cards import card_settings, package_of
 
         self.model_file = Path(model_file)
         self.tokenizer_dir = Path(tokenizer)
@@ -85,12 +88,17 @@ class TokenizedEncoder:
         self.normalize = declared["normalize"] if normalize is None else bool(normalize)
         self.max_seq_length = int(max_seq_length or declared["max_seq_length"] or 512)
         prompts = declared["prompts"]
-        self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query")
-        self.document_prompt = document_prompt if document_prompt is not None else prompts.get("document")
         self.batch_size = int(batch_size)
         self.sort_by_length = bool(sort_by_length)
         self.quantized = quantized
         self.name = name or f"{self.tokenizer_dir.name}-{self.runtime}" + (f"-{quantized}" if quantized else "")
+        settings = card_settings(card, self.name, self.tokenizer_dir, package_of(self.model_file),
+                                 package_of(self.tokenizer_dir), query_prompt=query_prompt,
+                                 document_prompt=document_prompt, own_prompts=prompts, model_label=self.name)
+        self.query_prompt = settings.query_prompt if settings.query_prompt is not None else prompts.get("query")
+        self.document_prompt = (settings.document_prompt if settings.document_prompt is not None
+                                else prompts.get("document"))
+        self.card, self.warnings = settings.card_dict, list(settings.warnings)
 
         self.tokenizer = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)

@@ -14,7 +14,7 @@ from embedscope.noqrels.querygen import (
     generate_queries,
     write_generated,
 )
-from embedscope.pipelines.http import ChatClient
+from embedscope.remote import ChatClient
 
 __all__ = [
     "ChatClient",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from embedscope.pipelines.http import APIError, JSONClient
+from embedscope.remote import HttpClient, RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,11 @@ class APIReranker:
         self.model = model or wire.default_model
         self.name = name or f"{wire.provider}-{self.model}"
         self.max_documents = max_documents
-        self.client = JSONClient(url or wire.url, api_key=api_key, key_env=key_env or wire.key_env,
-                                 timeout=timeout, retries=retries, backoff=backoff)
+        url = url or wire.url
+        # the provider's own endpoint needs its key before anything is sent; a local server may take none
+        self.client = HttpClient(f"{wire.provider} reranker {self.model}", url, key_env=key_env or wire.key_env,
+                                 api_key=api_key, key_required=url == wire.url, timeout=timeout,
+                                 policy=RetryPolicy(retries=retries, base_delay=backoff))
         self.calls = 0
 
     def payload(self, query: str, documents: Sequence[str]) -> dict:
@@ -58,20 +61,35 @@ class APIReranker:
             scores.extend(self._score_batch(query, batch))
         return scores
 
+    def preflight(self) -> list[str]:
+        """Problems found by one tiny request (key, endpoint, model name), one line each; [] when ready."""
+        from embedscope.remote import RemoteError
+
+        try:
+            self._score_batch("embedscope pre-flight check", ["a document"])
+        except RemoteError as e:
+            return [str(e)]
+        return []
+
     def _score_batch(self, query: str, documents: Sequence[str]) -> list[float]:
-        answer = self.client.post(self.payload(query, documents))
+        what = f"1 query, {len(documents)} documents"
+        answer = self.client.post(payload=self.payload(query, documents), what=what)
         self.calls += 1
+
+        def bad(reason: str):
+            return self.client.error(self.client.describe("POST", what=what), f"unexpected answer: {reason}")
+
         results = answer.get(self.wire.results_field) if isinstance(answer, dict) else None
         if not isinstance(results, list):
-            raise APIError(f"{self.client.url}: no '{self.wire.results_field}' list in the {self.wire.provider} response")
+            raise bad(f"no '{self.wire.results_field}' list in {str(answer)[:120]!r}")
         scores: list[float | None] = [None] * len(documents)
         for item in results:
             try:
                 index, value = int(item["index"]), float(item["relevance_score"])
             except (KeyError, TypeError, ValueError):
-                raise APIError(f"{self.client.url}: result {item!r} lacks index/relevance_score") from None
+                raise bad(f"result {str(item)[:80]!r} lacks index/relevance_score") from None
             if not 0 <= index < len(documents):
-                raise APIError(f"{self.client.url}: result index {index} outside 0..{len(documents) - 1}")
+                raise bad(f"result index {index} outside 0..{len(documents) - 1}")
             scores[index] = value
         # A server that returns fewer than asked leaves the rest unscored: they go below every scored one.
         # They keep their given order among themselves.

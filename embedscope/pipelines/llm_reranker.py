@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from itertools import combinations
 
-from embedscope.pipelines.http import ChatClient
+from embedscope.remote import ChatClient
 
 LISTWISE_SYSTEM = "You are RankGPT, an intelligent assistant that can rank passages based on their relevancy to the query."
 LISTWISE_PROMPT = (
@@ -74,6 +74,9 @@ class _ChatReranker:
 
     def chat(self, messages: list[dict], max_tokens: int) -> str:
         return self.client.chat(messages, max_tokens)
+
+    def preflight(self) -> list[str]:
+        return self.client.preflight()
 
 
 class ListwiseLLMReranker(_ChatReranker):

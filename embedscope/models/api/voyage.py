@@ -6,14 +6,13 @@ itself (truncation=true); billed tokens come from the response's usage.total_tok
 
 from __future__ import annotations
 
-import numpy as np
-
 from embedscope.models import register
 from embedscope.models.api.base import ApiEmbedder
 
 
 class VoyageEmbedder(ApiEmbedder):
     provider = "voyage"
+    default_base_url = "https://api.voyageai.com/v1"
     key_env = "VOYAGE_API_KEY"
     example_model = "voyage-3"
     roles = {"query": "query", "document": "document"}
@@ -24,20 +23,16 @@ class VoyageEmbedder(ApiEmbedder):
     def sends_roles(self) -> bool:
         return True
 
-    def _make_client(self, api_key):
-        import voyageai
+    def _body(self, texts, role):
+        body = {"model": self.model, "input": texts, "input_type": self.roles[role], "truncation": True}
+        if self.dimensions:
+            body["output_dimension"] = self.dimensions
+        return body
 
-        return voyageai.Client(api_key=api_key, max_retries=0, timeout=self.timeout, base_url=self.base_url)
-
-    def _transient_errors(self):
-        from voyageai import error
-
-        return (error.Timeout, error.APIConnectionError, error.TryAgain)
-
-    def _request(self, client, texts, role):
-        kwargs = {"output_dimension": self.dimensions} if self.dimensions else {}
-        result = client.embed(texts, model=self.model, input_type=self.roles[role], truncation=True, **kwargs)
-        return np.asarray(result.embeddings, dtype=np.float32), int(result.total_tokens)
+    def _read(self, answer, n):
+        data = sorted(answer["data"], key=lambda d: d["index"])
+        usage = answer.get("usage") or {}
+        return [d["embedding"] for d in data], usage.get("total_tokens")
 
 
 @register("voyage")

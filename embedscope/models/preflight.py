@@ -1,0 +1,77 @@
+"""Pre-flight: before any work, every model of a comparison is built and checked, and every problem is reported
+at once, so an hour of embedding is not lost to a missing key on the last model.
+
+A model is built from its spec (an unknown kind, a missing folder, a bad option fail here), then everything in it
+that talks to a server is asked `preflight()`: hosted and served embedders send one short text (key present,
+endpoint reachable, model name known, dimensions as the card or options say), rerankers and chat models one tiny
+request. Pipelines are checked through their stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from embedscope.errors import EmbedscopeError
+
+
+class PreflightError(EmbedscopeError):
+    """Models that cannot run, one line each."""
+
+    def __init__(self, problems: list[str], total: int):
+        self.problems = problems
+        head = (f"{len(problems)} of {total} models cannot run" if total > 1 else "the model cannot run")
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems) if len(problems) > 1 or total > 1
+                         else problems[0])
+
+
+def remote_parts(model, depth: int = 4) -> Iterator[object]:
+    """Everything in `model` (itself, its stages, their embedders and rerankers) that has a preflight()."""
+    seen: set[int] = set()
+
+    def walk(obj, level: int):
+        if id(obj) in seen or level > depth or isinstance(obj, (str, bytes, int, float, bool, type(None))):
+            return
+        seen.add(id(obj))
+        if callable(getattr(obj, "preflight", None)) and not isinstance(obj, type):
+            yield obj
+            return
+        if isinstance(obj, dict):
+            children = list(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            children = list(obj)
+        else:
+            children = list(getattr(obj, "__dict__", {}).values())
+        for child in children:  # containers and embedscope's own objects; never into a library's internals
+            if isinstance(child, (dict, list, tuple)) or type(child).__module__.startswith("embedscope."):
+                yield from walk(child, level + 1)
+
+    yield from walk(model, 0)
+
+
+def check(model) -> list[str]:
+    """Problems of one built model, one line each; [] when it is ready."""
+    problems: list[str] = []
+    for part in remote_parts(model):
+        try:
+            problems.extend(part.preflight())
+        except EmbedscopeError as e:
+            problems.append(str(e))
+    return problems
+
+
+def load_checked(specs: list) -> list:
+    """Every model built and checked; a PreflightError listing all problems when any cannot run."""
+    from embedscope.models import load_model
+
+    models, problems = [], []
+    for spec in specs:
+        try:
+            model = load_model(spec)
+        except (EmbedscopeError, ValueError, OSError) as e:
+            problems.append(f"{spec if isinstance(spec, str) else spec.get('name', spec)}: {e}")
+            continue
+        models.append(model)
+        problems.extend(p if model.name in p else f"{model.name}: {p}" for p in check(model))
+    if problems:
+        raise PreflightError(problems, len(specs))
+    return models
