@@ -11,7 +11,7 @@ from embedscope.errors import ConfigError
 
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
-        "judgments", "references", "reference_task", "chunk_tokens"}
+        "judgments", "references", "reference_task", "reference_split", "reference_subset", "chunk_tokens"}
 
 
 def defaults() -> dict:
@@ -60,7 +60,8 @@ RULES = {
     "index": _text, "similarity": _similarity, "output": _text, "cache": _text, "corpus": _optional(_text),
     "queries": _optional(_text), "qrels": _optional(_text), "columns": _optional(_columns), "name": _optional(_text),
     "max_queries": _whole(1, optional=True), "max_docs": _whole(1, optional=True), "judgments": _optional(_texts),
-    "references": _optional(_texts), "reference_task": _optional(_text), "chunk_tokens": _whole(1, optional=True),
+    "references": _optional(_texts), "reference_task": _optional(_text), "reference_split": _optional(_text),
+    "reference_subset": _optional(_text), "chunk_tokens": _whole(1, optional=True),
 }
 assert set(RULES) == KEYS
 

@@ -4,6 +4,11 @@ A leaderboard ranks models on public data; what matters is the order on yours. T
 result JSON (for models you cannot run here, so they still appear in the comparison as references), lines
 reference scores up against the scores measured on the user's data, and measures how far the two orders agree
 (Kendall's tau and Spearman's rho), with a warning when they do not.
+
+Every split MTEB publishes is read (test, dev, validation: C-MTEB's retrieval tasks publish only dev) and every
+language subset (`hf_subset`), and the section says which split and subset each score comes from. Unless one is
+asked for, the split shown is the first published of test, dev, validation; the subset is "default", else the
+mean over the task's subsets.
 """
 
 from __future__ import annotations
@@ -19,9 +24,21 @@ _MTEB_METRIC = re.compile(r"^(ndcg|recall|precision|mrr|map|hit_rate)_at_(\d+)$"
 _OURS = {"ndcg": "ndcg", "recall": "recall", "precision": "precision", "mrr": "mrr", "map": "map", "hit_rate": "hit"}
 
 
+SPLITS = ("test", "dev", "validation")  # preferred in this order when a task publishes several
+MEAN = "mean"  # the subset name of the mean over a multilingual task's subsets
+# MTEB retrieval task names for dataset folder names (BEIR, and C-MTEB's Chinese retrieval tasks)
+TASKS = {"scifact": "SciFact", "nfcorpus": "NFCorpus", "fiqa": "FiQA2018", "arguana": "ArguAna",
+         "trec-covid": "TRECCOVID", "scidocs": "SCIDOCS", "quora": "QuoraRetrieval", "nq": "NQ",
+         "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "touche2020": "Touche2020", "dbpedia-entity": "DBPedia",
+         "fever": "FEVER", "climate-fever": "ClimateFEVER", "cqadupstack": "CQADupstackRetrieval",
+         "t2retrieval": "T2Retrieval", "mmarcoretrieval": "MMarcoRetrieval", "duretrieval": "DuRetrieval",
+         "covidretrieval": "CovidRetrieval", "cmedqaretrieval": "CmedqaRetrieval", "ecomretrieval": "EcomRetrieval",
+         "medicalretrieval": "MedicalRetrieval", "videoretrieval": "VideoRetrieval"}
+
+
 @dataclass
 class Reference:
-    """A model's published scores on one task, not computed here."""
+    """A model's published scores on one task, split and language subset, not computed here."""
 
     model: str
     task: str
@@ -29,6 +46,7 @@ class Reference:
     metrics: dict[str, float]
     source: str
     meta: dict = field(default_factory=dict)
+    subset: str = "default"
 
 
 def _norm(name: str) -> str:
@@ -80,29 +98,33 @@ def read_mteb_result(path: str | Path, model: str | None = None) -> list[Referen
         raise DataError(path, "not an MTEB result (no task_name / mteb_dataset_name)")
     name = model or _model_name(path, data)
     refs = []
+    meta = {"mteb_version": data.get("mteb_version")}
     if isinstance(data.get("scores"), dict):
         for split, entries in data["scores"].items():
             entries = entries if isinstance(entries, list) else [entries]
-            # Multilingual tasks list one entry per subset; keep 'default' when present, else average them.
-            chosen = [e for e in entries if e.get("hf_subset", "default") == "default"] or entries
-            per = [_metrics(e) for e in chosen]
-            keys = set.intersection(*(set(p) for p in per)) if per else set()
-            metrics = {k: sum(p[k] for p in per) / len(per) for k in keys}
-            if metrics:
-                refs.append(Reference(name, task, split, metrics, str(path), {"mteb_version": data.get("mteb_version")}))
+            per = {str(e.get("hf_subset", "default")): _metrics(e) for e in entries if isinstance(e, dict)}
+            per = {subset: metrics for subset, metrics in per.items() if metrics}
+            for subset, metrics in per.items():
+                refs.append(Reference(name, task, split, metrics, str(path), meta, subset))
+            if len(per) > 1 and "default" not in per:  # a multilingual task: also the mean over its subsets
+                keys = set.intersection(*(set(m) for m in per.values()))
+                mean = {k: sum(m[k] for m in per.values()) / len(per) for k in keys}
+                refs.append(Reference(name, task, split, mean, str(path), meta | {"subsets": sorted(per)}, MEAN))
     else:
         for split, scores in data.items():
             if isinstance(scores, dict):
                 metrics = _metrics(scores)
                 if metrics:
-                    refs.append(Reference(name, task, split, metrics, str(path), {"mteb_version": data.get("mteb_version")}))
+                    refs.append(Reference(name, task, split, metrics, str(path), meta))
     if not refs:
         raise DataError(path, f"no retrieval metrics (ndcg_at_10, ...) found for task {task}")
     return refs
 
 
-def read_references(paths, task: str | None = None, split: str = "test") -> list[Reference]:
-    """Every MTEB result under the given files/folders, kept to one task (matched loosely by name) and split."""
+def read_references(paths, task: str | None = None, split: str | None = None,
+                    subset: str | None = None) -> list[Reference]:
+    """Every MTEB result under the given files/folders, kept to one task (matched loosely by name) and, when
+    given, one split and one language subset."""
     found: list[Reference] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -114,17 +136,29 @@ def read_references(paths, task: str | None = None, split: str = "test") -> list
             found.extend(read_mteb_result(f))
     if task:
         found = [r for r in found if _norm(r.task) == _norm(task)]
-    return [r for r in found if r.split == split]
+    return [r for r in found if (split is None or r.split == split) and (subset is None or r.subset == subset)]
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
+
+
+def choose(references: list[Reference], split: str | None = None, subset: str | None = None) -> Reference | None:
+    """The one reference to show among a model's: the split and subset asked for, else the preferred split
+    (test, dev, validation) and subset (default, else the mean over subsets, else the first)."""
+    candidates = [r for r in references if (split is None or r.split == split) and (subset is None or r.subset == subset)]
+    if not candidates:
+        return None
+    best_split = min((r.split for r in candidates), key=_split_rank)
+    candidates = [r for r in candidates if r.split == best_split]
+    order = {"default": 0, MEAN: 1}
+    return min(candidates, key=lambda r: (order.get(r.subset, 2), r.subset))
 
 
 def task_for(dataset_name: str) -> str:
-    """The MTEB task name for a dataset folder name, as far as it can be guessed (SciFact, NFCorpus, ...)."""
-    known = {"scifact": "SciFact", "nfcorpus": "NFCorpus", "fiqa": "FiQA2018", "arguana": "ArguAna",
-             "trec-covid": "TRECCOVID", "scidocs": "SCIDOCS", "quora": "QuoraRetrieval", "nq": "NQ",
-             "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "touche2020": "Touche2020", "dbpedia-entity": "DBPedia",
-             "fever": "FEVER", "climate-fever": "ClimateFEVER", "cqadupstack": "CQADupstackRetrieval"}
+    """The MTEB task name for a dataset folder name, as far as it can be guessed (SciFact, T2Retrieval, ...)."""
     base = dataset_name.lower().split("-sub")[0]
-    return known.get(base, dataset_name)
+    return TASKS.get(base, TASKS.get(base.replace("_", "").replace("-", ""), dataset_name))
 
 
 @dataclass
@@ -178,44 +212,77 @@ def agreement(own: dict[str, float], reference: dict[str, float], task: str, met
     return Agreement(task, metric, rows, tau, rho, inversions, warning)
 
 
-def _card_reference(result, task: str) -> tuple[float | None, str | None]:
+def _card_reference(result, task: str, split: str | None) -> dict | None:
+    """The model card's published score for `task` (the card of the model, or of the model it is a copy of)."""
     from embedscope.models.cards import find_card
 
-    names = [result.name, result.info.get("path"), result.spec if isinstance(result.spec, str) else None]
+    names = [(result.info.get("card") or {}).get("name"), result.name, result.info.get("path"),
+             result.spec if isinstance(result.spec, str) else None]
     card = find_card(*names)
-    if card and task in (card.mteb or {}):
-        return float(card.mteb[task]), card.mteb_source or "model card"
-    return None, None
+    for candidate in (card, find_card(card.base_model) if card and card.base_model else None):
+        if candidate and task in (candidate.mteb or {}) and (split is None or candidate.split(task) == split):
+            source = candidate.mteb_source or "model card"
+            if candidate is not card:
+                source = f"{source}; published for {candidate.name}, of which {card.name} is a copy"
+            return {"reference": float(candidate.mteb[task]), "source": source, "split": candidate.split(task),
+                    "subset": "default"}
+    return None
+
+
+def _names(result) -> tuple[list[str], str | None]:
+    """Every name a published result for this model may be filed under (its own, its card's), and the model it
+    is a copy of, whose published results stand in for its own."""
+    from embedscope.models.cards import find_card
+
+    card_info = result.info.get("card") or {}
+    names = [n for n in (result.name, card_info.get("name"), *(card_info.get("aliases") or [])) if n]
+    card = find_card(card_info.get("name")) if card_info.get("name") else None
+    return names, card.base_model if card else None
 
 
 def reference_section(comparison, paths=(), task: str | None = None, metric: str = "ndcg@10") -> dict | None:
     """Published scores beside the scores measured here, and how far the two orders agree.
 
-    Reference scores come from imported MTEB result files first, then from model cards. Imported models that
-    were not run here are listed as reference-only rows, so models you cannot run still appear.
+    Reference scores come from imported MTEB result files first, then from model cards (a quantized copy takes
+    its base model's, marked so). Imported models that were not run here are listed as reference-only rows, so
+    models you cannot run still appear. Each score says its split and subset; `reference_split` and
+    `reference_subset` in the comparison's settings pick them, else the preferred ones are shown.
     """
     task = task or task_for(comparison.dataset.name)
+    split = comparison.settings.get("reference_split")
+    subset = comparison.settings.get("reference_subset")
     imported = read_references(paths, task=task) if paths else []
     metric = metric if metric in comparison.metrics else comparison.main_metric
-    by_model = {_norm(r.model): r for r in imported}
+    grouped: dict[str, list[Reference]] = {}
+    for r in imported:
+        grouped.setdefault(_norm(r.model), []).append(r)
+    by_model = {key: chosen for key, refs in grouped.items()
+                if (chosen := choose([r for r in refs if metric in r.metrics], split, subset)) is not None}
     rows, used = [], set()
     for result in comparison.results:
         if result.evaluation is None:
             continue
-        ref, source = None, None
-        for key in (_norm(result.name), _norm(str(result.info.get("card", {}).get("name", "")))):
-            if key in by_model and metric in by_model[key].metrics:
-                ref, source = by_model[key].metrics[metric], by_model[key].source
+        found = None
+        names, base = _names(result)
+        for key in [_norm(n) for n in names] + ([_norm(base)] if base else []):
+            if key in by_model:
+                ref = by_model[key]
+                source = ref.source if not base or key != _norm(base) else \
+                    f"{ref.source}; published for {ref.model}, of which {result.name} is a copy"
+                found = {"reference": ref.metrics[metric], "source": source, "split": ref.split, "subset": ref.subset}
                 used.add(key)
                 break
-        if ref is None:
-            ref, source = _card_reference(result, task) if metric == "ndcg@10" else (None, None)
-        rows.append({"model": result.name, "own": result.evaluation.mean[metric], "reference": ref, "source": source})
-    reference_only = [{"model": r.model, "metrics": r.metrics, "source": r.source}
-                      for key, r in by_model.items() if key not in used]
+        if found is None and metric == "ndcg@10":
+            found = _card_reference(result, task, split)
+        found = found or {"reference": None, "source": None, "split": None, "subset": None}
+        rows.append({"model": result.name, "own": result.evaluation.mean[metric], **found})
+    reference_only = [{"model": r.model, "metrics": r.metrics, "source": r.source, "split": r.split,
+                       "subset": r.subset} for key, r in by_model.items() if key not in used]
     if not any(row["reference"] is not None for row in rows) and not reference_only:
         return None
+    shown = sorted({row["split"] for row in rows if row["reference"] is not None}
+                   | {row["split"] for row in reference_only}, key=_split_rank)
     have = {row["model"]: row for row in rows if row["reference"] is not None}
     ag = agreement({m: r["own"] for m, r in have.items()}, {m: r["reference"] for m, r in have.items()}, task, metric)
-    return {"task": task, "metric": metric, "models": rows, "reference_only": reference_only,
+    return {"task": task, "metric": metric, "split": "/".join(shown), "models": rows, "reference_only": reference_only,
             "agreement": ag.to_dict()}

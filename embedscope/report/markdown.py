@@ -160,7 +160,8 @@ def references_markdown(section: dict) -> str:
     rows += [[f"{r['model']} (reference only)", fmt(r["metrics"].get(metric)), "not run here", r["source"]]
              for r in section["reference_only"]]
     ag = section["agreement"]
-    lines = [f"## Published scores vs your data ({task}, {metric})", "",
+    split = f", {section['split']} split" if section.get("split") else ""
+    lines = [f"## Published scores vs your data ({task}{split}, {metric})", "",
              table(["model", f"published {metric}", f"your data {metric}", "source"], rows), ""]
     if ag["kendall_tau"] is not None:
         rho = f", Spearman's rho {ag['spearman_rho']:.2f}" if len(ag["rows"]) >= 3 else ""
