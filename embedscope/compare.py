@@ -6,12 +6,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedscope.cache import EmbeddingCache
 from embedscope.data import Dataset
 from embedscope.metrics import Evaluation, canonical, evaluate
 from embedscope.models.preflight import load_checked
 from embedscope.runs import Run
-from embedscope.runs.dense import DenseRetriever
+from embedscope.runs.context import RetrievalContext, log as default_log
 
 
 def metrics_for(k: int) -> list[str]:
@@ -22,13 +21,24 @@ def metrics_for(k: int) -> list[str]:
 
 @dataclass
 class Result:
-    """One model's outcome on the dataset."""
+    """One model's outcome on the dataset. A model that failed has status "failed", a one-line reason, an empty
+    run and no evaluation; results.json records it and the other models' results stand."""
 
     name: str
     spec: str | dict
     run: Run
     evaluation: Evaluation | None
     info: dict = field(default_factory=dict)
+    status: str = "ok"
+    reason: str | None = None
+
+    @classmethod
+    def failed(cls, name: str, spec: str | dict, reason: str, info: dict | None = None) -> "Result":
+        return cls(name, spec, Run(name, {}), None, dict(info or {}), status="failed", reason=reason)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 @dataclass
@@ -62,14 +72,6 @@ def model_info(model) -> dict:
     return info
 
 
-def retriever_for(model, cache: EmbeddingCache, index: str, metric: str, chunk_tokens: int | None = None):
-    if hasattr(model, "bind"):  # pipelines: their dense stages share this run's cache, index and similarity
-        model.bind(cache, index, metric)
-    if hasattr(model, "retrieve"):
-        return model
-    return DenseRetriever(model, cache, index=index, metric=metric, chunk_tokens=chunk_tokens)
-
-
 def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -90,20 +92,24 @@ def compare(
     index: str = "exact",
     similarity: str = "cosine",
     chunk_tokens: int | None = None,
-    log=print,
+    log=None,
 ) -> Comparison:
+    """Every model retrieves in one retrieval context (this cache, index, similarity, depth and chunking);
+    pipelines hand the same context to their stages."""
     if not models:
         raise ValueError("name at least one model")
     metrics = [canonical(m) for m in (metrics or metrics_for(k))]
-    cache = EmbeddingCache(cache_dir)
     depth = max(depth, k)
+    log = log or default_log.info
+    context = RetrievalContext.of(cache_dir, index=index, similarity=similarity, depth=depth,
+                                  chunk_tokens=chunk_tokens, log=log)
     results: list[Result] = []
     built = load_checked(models)  # every model built and checked before any work; all problems at once
     for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
         model.name = name
         log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
         started = time.perf_counter()
-        run = retriever_for(model, cache, index, similarity, chunk_tokens).retrieve(dataset, depth)
+        run = context.retriever(model).retrieve(dataset, depth, context)
         seconds = time.perf_counter() - started
         evaluation = evaluate(dataset.qrels, run, metrics) if dataset.has_qrels else None
         info = model_info(model) | {"seconds": seconds}

@@ -7,7 +7,7 @@ import pytest
 
 from embedscope.metrics import evaluate
 from embedscope.pipelines.cluster_filter import ClusterFilterRetriever
-from embedscope.pipelines.components import Stages
+from embedscope.runs.context import RetrievalContext
 from embedscope.pipelines.versus import paired_delta, verdict
 
 METRICS = ["ndcg@10", "recall@10"]
@@ -15,12 +15,12 @@ METRICS = ["ndcg@10", "recall@10"]
 
 @pytest.fixture(scope="module")
 def plain(scifact_small, session_cache):
-    run = Stages(session_cache).retriever("tokenlearn").retrieve(scifact_small, 10)
+    run = RetrievalContext.of(session_cache).retriever("tokenlearn").retrieve(scifact_small, 10)
     return run, evaluate(scifact_small.qrels, run, METRICS)
 
 
 def test_probing_every_cluster_is_exact_search(scifact_small, session_cache, plain):
-    run = ClusterFilterRetriever("tokenlearn", clusters=5, probe=5, cache=session_cache).retrieve(scifact_small, 10)
+    run = ClusterFilterRetriever("tokenlearn", clusters=5, probe=5, context=RetrievalContext.of(session_cache)).retrieve(scifact_small, 10)
     assert run.meta["recall_vs_exact@10"] == 1.0 and run.meta["searched_fraction"] == pytest.approx(1.0)
     for qid in scifact_small.query_ids:
         assert [d for d, _ in run.ranked(qid)] == [d for d, _ in plain[0].ranked(qid)]
@@ -28,7 +28,7 @@ def test_probing_every_cluster_is_exact_search(scifact_small, session_cache, pla
 
 
 def test_one_probe_searches_less_and_the_loss_is_measured(scifact_small, session_cache, plain):
-    run = ClusterFilterRetriever("tokenlearn", clusters=20, probe=1, cache=session_cache).retrieve(scifact_small, 10)
+    run = ClusterFilterRetriever("tokenlearn", clusters=20, probe=1, context=RetrievalContext.of(session_cache)).retrieve(scifact_small, 10)
     meta = run.meta
     assert meta["searched_fraction"] < 0.25
     # recall vs exact recomputed here from the two runs
@@ -79,3 +79,24 @@ def test_pipeline_command_reports_deltas_and_sweep(scifact_dir, tmp_path):
     assert [r["alpha"] for r in report["alpha_sweep"]] == pytest.approx([i / 10 for i in range(11)])
     results = json.loads((run_dir / "results.json").read_text())
     assert report["alpha_sweep"][-1]["ndcg@10"] == pytest.approx(results["models"][0]["metrics"]["ndcg@10"])
+
+
+def test_pipelines_run_in_the_context_they_are_given(synthetic, tmp_path, monkeypatch):
+    """One retrieval context, passed explicitly: a hybrid's dense stage embeds into the context's cache and
+    searches with its similarity; no environment variable is read; cluster-filter scores with the context's
+    similarity, so probing every cluster is exact search with that similarity."""
+    from embedscope.models import load_model
+    from embedscope.pipelines import ClusterFilterRetriever
+
+    monkeypatch.setenv("EMBEDSCOPE_CACHE", str(tmp_path / "not-this-one"))
+    context = RetrievalContext(tmp_path / "cache", similarity="dot")
+    hybrid = load_model("hybrid:bm25+tokenlearn").retrieve(synthetic, 10, context)
+    stage = hybrid.meta["stage_meta"]["tokenlearn-static-64d"]
+    assert stage["similarity"] == "dot" and stage["index"] == "exact-dot"
+    assert any((tmp_path / "cache").iterdir()) and not (tmp_path / "not-this-one").exists()
+
+    exact = context.retriever("tokenlearn").retrieve(synthetic, 10, context)
+    full = ClusterFilterRetriever("tokenlearn", clusters=4, probe=4).retrieve(synthetic, 10, context)
+    assert full.meta["similarity"] == "dot" and full.meta["recall_vs_exact@10"] == 1.0
+    for qid in synthetic.query_ids:  # the same top-10 scores (the order of exact ties may differ in the last bit)
+        assert np.allclose([s for _, s in full.ranked(qid)], [s for _, s in exact.ranked(qid)], atol=1e-5)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from embedscope.pipelines import fusion
-from embedscope.pipelines.components import Stages
+from embedscope.runs.context import RetrievalContext
 from embedscope.pipelines.hybrid import HybridRetriever, alpha_sweep
 from embedscope.runs import Run
 
@@ -16,7 +16,7 @@ ranx = pytest.importorskip("ranx", reason="ranx is the reference for fusion (tes
 
 @pytest.fixture(scope="module")
 def stage_runs(scifact_small, session_cache):
-    stages = Stages(session_cache)
+    stages = RetrievalContext.of(session_cache)
     bm25 = stages.retriever("bm25").retrieve(scifact_small, 50)
     dense = stages.retriever("tokenlearn").retrieve(scifact_small, 50)
     return bm25, dense
@@ -80,7 +80,7 @@ def test_hybrid_retriever_is_scored_like_any_model(scifact_small, session_cache,
     from embedscope.compare import compare
     from embedscope.metrics import evaluate
 
-    hybrid = HybridRetriever(["bm25", "tokenlearn"], fusion="rrf", depth=50, cache=session_cache)
+    hybrid = HybridRetriever(["bm25", "tokenlearn"], fusion="rrf", depth=50, context=RetrievalContext.of(session_cache))
     run = hybrid.retrieve(scifact_small, 10)
     assert all(len(s) <= 10 for s in run.scores.values())
     expected = fusion.rrf(list(stage_runs), k=60).cut(10)

@@ -97,10 +97,10 @@ def fake_server():
 
 @pytest.fixture(scope="module")
 def first_stage(scifact_small, session_cache):
-    from embedscope.pipelines.components import Stages
+    from embedscope.runs.context import RetrievalContext
 
     small = scifact_small.subset(n_queries=8, n_docs=300, seed=2)
-    return small, Stages(session_cache).retriever("bm25").retrieve(small, 30)
+    return small, RetrievalContext.of(session_cache).retriever("bm25").retrieve(small, 30)
 
 
 class FixedRun:
@@ -109,7 +109,7 @@ class FixedRun:
     def __init__(self, run):
         self.run, self.name = run, run.name
 
-    def retrieve(self, dataset, k):
+    def retrieve(self, dataset, k, context=None):
         return self.run.cut(k)
 
 

@@ -62,8 +62,7 @@ def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, 
     `embedscope run --data OUTPUT --split generated`.
     """
     from embedscope import progress
-    from embedscope.cache import EmbeddingCache
-    from embedscope.compare import retriever_for
+    from embedscope.runs.context import RetrievalContext
     from embedscope.models import load_model
     from embedscope.noqrels import LLMQueryGenerator, OfflineQueryGenerator, QueryFilter, generate_queries, write_generated
 
@@ -87,7 +86,7 @@ def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, 
     candidates = generate_queries(docs, gen, chosen)
     retriever = None
     if filter_model and filter_model.lower() != "none":
-        retriever = retriever_for(load_model(filter_model), EmbeddingCache(cache), "exact", "cosine")
+        retriever = RetrievalContext(cache).retriever(load_model(filter_model))
     qfilter = QueryFilter(min_words=min_words, max_words=max_words, max_copied_words=max_copied_words,
                           retriever=retriever, top_n=top_n)
     kept, dropped = qfilter.apply(candidates, docs)

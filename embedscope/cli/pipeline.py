@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
@@ -28,7 +27,6 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
 
     if not pipelines and not sweep:
         raise click.UsageError("name at least one --model pipeline or an --alpha-sweep")
-    os.environ["EMBEDSCOPE_CACHE"] = cache  # pipeline stages embed into the same cache as the baseline
     dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     if not dataset.has_qrels:
         raise click.UsageError(f"{data}: no qrels for split '{split}'; pipelines are compared on judged queries")
@@ -63,12 +61,13 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
 
 def _sweep(dataset, stages: str, depth: int, k: int, cache: str) -> list[dict]:
     from embedscope.compare import metrics_for
-    from embedscope.pipelines.components import Stages, split_stages
+    from embedscope.pipelines.components import split_stages
     from embedscope.pipelines.hybrid import alpha_sweep
+    from embedscope.runs.context import RetrievalContext
 
     specs = split_stages(stages, "+", "--alpha-sweep", "--alpha-sweep bm25+minilm")
     if len(specs) != 2:
         raise click.BadParameter("an alpha sweep fuses exactly two stages", param_hint="--alpha-sweep")
-    built = Stages(cache)
-    runs = [built.retriever(s).retrieve(dataset, depth) for s in specs]
+    context = RetrievalContext(cache, depth=depth)  # the baseline's cache: its vectors are embedded once
+    runs = [context.retriever(s).retrieve(dataset, depth, context) for s in specs]
     return alpha_sweep(dataset.qrels, runs, [i / 10 for i in range(11)], metrics_for(k), k=depth)

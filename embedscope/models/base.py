@@ -12,6 +12,7 @@ import numpy as np
 if TYPE_CHECKING:
     from embedscope.data import Dataset
     from embedscope.runs import Run
+    from embedscope.runs.context import RetrievalContext
 
 
 @runtime_checkable
@@ -34,11 +35,28 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class Retriever(Protocol):
-    """Anything that turns a dataset into a ranked Run (BM25, dense search, hybrids, rerankers)."""
+    """Anything that turns a dataset into a ranked Run (BM25, dense search, hybrids, rerankers).
+
+    The retrieval context (embedding cache, index, similarity, depth, chunking) is passed to every call; a
+    pipeline hands the same context to its stages. A retriever that has no use for it (BM25) ignores it;
+    without one, a retriever uses the context it was built with (or the defaults)."""
 
     name: str
 
-    def retrieve(self, dataset: "Dataset", k: int) -> "Run": ...
+    def retrieve(self, dataset: "Dataset", k: int, context: "RetrievalContext | None" = None) -> "Run": ...
+
+
+@runtime_checkable
+class VectorSource(Protocol):
+    """Vectors that exist already (embedscope.models.precomputed): aligned to a dataset instead of encoded.
+    Everything that works on vectors takes one wherever it takes an Embedder."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def vectors(self, dataset: "Dataset") -> tuple[np.ndarray, np.ndarray, dict]: ...
 
 
 def folder_fingerprint(path: str | Path, *settings: object) -> str:

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from embedscope.runs import Run
+from embedscope.runs.run import Run
 from embedscope.text import detect_language, segment_chinese
 
 
@@ -40,19 +40,40 @@ class BM25Retriever:
             stemmer = Stemmer.Stemmer(self.stemmer_language)
         return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=stemmer, show_progress=False)
 
-    def retrieve(self, dataset, k: int) -> Run:
+    def _index(self, dataset):
         import bm25s
 
         language = detect_language(dataset.doc_texts) if self.language == "auto" else self.language
-        started = time.perf_counter()
         index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         index.index(self._tokenize(dataset.doc_texts, language), show_progress=False)
-        index_s = time.perf_counter() - started
-        started = time.perf_counter()
-        queries = self._tokenize(dataset.query_texts, language)
+        return index, language
+
+    def _query_tokens(self, index, texts: list[str], language: str):
+        queries = self._tokenize(texts, language)
         if language == "zh":  # bm25s rejects words it never indexed; they cannot match anyway
             vocab = index.vocab_dict
             queries = [[t for t in q if t in vocab] for q in queries]
+        return queries
+
+    def searcher(self, dataset, k: int, context=None):
+        """search(query_text) -> {doc_id: score}: the corpus indexed once, then one query at a time."""
+        index, language = self._index(dataset)
+        doc_ids, k = dataset.doc_ids, min(k, len(dataset.corpus))
+
+        def search(text: str) -> dict[str, float]:
+            idx, scores = index.retrieve(self._query_tokens(index, [text], language), k=k, show_progress=False,
+                                         n_threads=0)
+            return {doc_ids[i]: float(s) for i, s in zip(idx[0], scores[0]) if s > 0}
+
+        return search
+
+    def retrieve(self, dataset, k: int, context=None) -> Run:
+        """Top-k by BM25; the retrieval context (cache, index, similarity) does not apply to a lexical index."""
+        started = time.perf_counter()
+        index, language = self._index(dataset)
+        index_s = time.perf_counter() - started
+        started = time.perf_counter()
+        queries = self._query_tokens(index, dataset.query_texts, language)
         k = min(k, len(dataset.corpus))
         idx, scores = index.retrieve(queries, k=k, show_progress=False, n_threads=0)
         search_s = time.perf_counter() - started

@@ -1,58 +1,26 @@
-"""What every pipeline shares: turning a stage's spec into a Retriever that uses the run's embedding cache."""
+"""What every pipeline shares: its stages' specs, and the retrieval context its stages run in."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from embedscope.runs.context import RetrievalContext
 
-from embedscope.cache import EmbeddingCache
-
-DEFAULT_CACHE = ".embedscope-cache"
+CONTEXT_OPTIONS = ("cache", "index", "similarity", "metric")  # metric: the old name of similarity
 
 
-class Stages:
-    """Cache, index and similarity a pipeline hands to its dense stages.
+def context_from(options: dict) -> RetrievalContext | None:
+    """Spec or YAML options that set a pipeline's own default context (cache=, index=, similarity=), taken
+    out of `options`. `embedscope run` gives every retriever the run's context, which is used instead."""
+    given = {key: options.pop(key) for key in CONTEXT_OPTIONS if key in options}
+    if not given:
+        return None
+    return RetrievalContext.of(given.pop("cache", None), **given)
 
-    `embedscope run` binds them to the run's own settings (`bind`); a pipeline built alone uses
-    $EMBEDSCOPE_CACHE or ./.embedscope-cache, the same default as `embedscope run`.
-    """
 
-    def __init__(self, cache: str | Path | EmbeddingCache | None = None, index: str = "exact", metric: str = "cosine"):
-        self._cache = cache
-        self.index = index
-        self.metric = metric
+def load_stage(spec_or_model):
+    """A stage's model, built now from its spec so that a bad spec fails before any work."""
+    from embedscope.models import load_model
 
-    @property
-    def cache(self) -> EmbeddingCache:
-        if not isinstance(self._cache, EmbeddingCache):
-            self._cache = EmbeddingCache(self._cache or os.environ.get("EMBEDSCOPE_CACHE", DEFAULT_CACHE))
-        return self._cache
-
-    def bind(self, cache=None, index: str | None = None, metric: str | None = None) -> None:
-        if cache is not None:
-            self._cache = cache
-        self.index = index or self.index
-        self.metric = metric or self.metric
-
-    def retriever(self, spec_or_model):
-        """A Retriever for a stage: BM25 and pipelines are one already; an Embedder gets dense search."""
-        from embedscope.models import load_model
-        from embedscope.runs.dense import DenseRetriever
-
-        model = load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model
-        if hasattr(model, "retrieve"):
-            if hasattr(model, "bind"):
-                model.bind(self.cache, self.index, self.metric)
-            return model
-        return DenseRetriever(model, self.cache, index=self.index, metric=self.metric)
-
-    def embedder(self, spec_or_model):
-        from embedscope.models import load_model
-
-        model = load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model
-        if not hasattr(model, "encode_documents"):
-            raise ValueError(f"'{spec_or_model}' is not an embedding model (it cannot embed documents)")
-        return model
+    return load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model
 
 
 def split_stages(target: str | None, separator: str, kind: str, example: str) -> list[str]:

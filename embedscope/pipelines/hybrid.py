@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from embedscope.models import register
 from embedscope.pipelines import fusion as fusers
-from embedscope.pipelines.components import Stages, parse_floats, split_stages
+from embedscope.pipelines.components import context_from, load_stage, parse_floats, split_stages
 from embedscope.runs import Run
+from embedscope.runs.context import RetrievalContext
 
 FUSIONS = ("rrf", "min-max", "z-score")
 _ALIASES = {"minmax": "min-max", "wsum": "min-max", "weighted": "min-max", "zscore": "z-score", "zmuv": "z-score"}
@@ -25,7 +26,7 @@ class HybridRetriever:
 
     def __init__(self, stages: Sequence, fusion: str = "rrf", rrf_k: int = 60, weights: Sequence[float] | None = None,
                  alpha: float | None = None, depth: int | None = None, name: str | None = None,
-                 cache=None, index: str = "exact", metric: str = "cosine"):
+                 context: RetrievalContext | None = None):
         self.fusion = _ALIASES.get(fusion, fusion)
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got '{fusion}'")
@@ -38,22 +39,28 @@ class HybridRetriever:
         self.weights = list(weights) if weights is not None else None
         self.rrf_k = rrf_k
         self.depth = depth
-        self.stages = Stages(cache, index, metric)
-        self.retrievers = [self.stages.retriever(s) for s in stages]
-        parts = "+".join(r.name for r in self.retrievers)
+        self.context = context or RetrievalContext()
+        self.stages = [load_stage(s) for s in stages]
+        parts = "+".join(s.name for s in self.stages)
         self.name = name or f"hybrid-{self.fusion}({parts})"
 
-    def bind(self, cache=None, index=None, metric=None) -> None:
-        self.stages.bind(cache, index, metric)
-        for r in self.retrievers:
-            if hasattr(r, "bind"):
-                r.bind(cache, index, metric)
-            elif hasattr(r, "cache") and cache is not None:  # a DenseRetriever made before binding
-                r.cache, r.index_spec, r.metric = self.stages.cache, self.stages.index, self.stages.metric
-
-    def stage_runs(self, dataset, k: int) -> list[Run]:
+    def stage_runs(self, dataset, k: int, context: RetrievalContext | None = None) -> list[Run]:
+        """Each stage's top `depth` (at least k), every stage in the same retrieval context."""
+        context = context or self.context
         depth = max(self.depth or k, k)
-        return [r.retrieve(dataset, depth) for r in self.retrievers]
+        return [context.retriever(s).retrieve(dataset, depth, context) for s in self.stages]
+
+    def searcher(self, dataset, k: int, context: RetrievalContext | None = None):
+        """search(query_text) -> {doc_id: score}: every stage's single-query search, fused."""
+        context = context or self.context
+        depth = max(self.depth or k, k)
+        stages = [(s.name, context.searcher(s, dataset, depth)) for s in self.stages]
+
+        def search(text: str) -> dict[str, float]:
+            runs = [Run(name, {"q": find(text)}) for name, find in stages]
+            return self.fuse(runs, k).scores.get("q", {})
+
+        return search
 
     def fuse(self, runs: Sequence[Run], k: int | None = None, weights: Sequence[float] | None = None) -> Run:
         weights = weights if weights is not None else self.weights
@@ -63,9 +70,9 @@ class HybridRetriever:
             fused = fusers.weighted_sum(runs, weights=weights, norm=self.fusion, name=self.name)
         return fused.cut(k) if k else fused
 
-    def retrieve(self, dataset, k: int) -> Run:
+    def retrieve(self, dataset, k: int, context: RetrievalContext | None = None) -> Run:
         started = time.perf_counter()
-        runs = self.stage_runs(dataset, k)
+        runs = self.stage_runs(dataset, k, context)
         fused = self.fuse(runs, k)
         fused.meta.update({"kind": "hybrid", "stages": [r.name for r in runs], "depth": max(self.depth or k, k),
                            "stage_meta": {r.name: r.meta for r in runs}, "seconds": time.perf_counter() - started})
@@ -94,4 +101,5 @@ def _hybrid(target: str | None = None, stages=None, weights=None, **options):
         stages = split_stages(target, "+", "hybrid", "hybrid:bm25+minilm?fusion=rrf")
     if weights is not None:
         weights = parse_floats(weights, "weights")
-    return HybridRetriever(stages, weights=weights, **options)
+    context = context_from(options)
+    return HybridRetriever(stages, weights=weights, context=context, **options)

@@ -18,8 +18,9 @@ from typing import Protocol, runtime_checkable
 
 from embedscope import progress
 from embedscope.models import register
-from embedscope.pipelines.components import Stages, split_stages
+from embedscope.pipelines.components import context_from, load_stage, split_stages
 from embedscope.runs import Run
+from embedscope.runs.context import RetrievalContext
 
 
 @runtime_checkable
@@ -35,22 +36,15 @@ class RerankRetriever:
     """First stage -> top `top` candidates -> reranker scores -> one Run, scored like any model."""
 
     def __init__(self, first_stage, reranker: Reranker, top: int = 100, keep_rest: bool = True,
-                 name: str | None = None, cache=None, index: str = "exact", metric: str = "cosine"):
+                 name: str | None = None, context: RetrievalContext | None = None):
         if top < 1:
             raise ValueError(f"top must be at least 1, got {top}")
-        self.stages = Stages(cache, index, metric)
-        self.first = self.stages.retriever(first_stage)
+        self.context = context or RetrievalContext()
+        self.first = load_stage(first_stage)
         self.reranker = reranker
         self.top = top
         self.keep_rest = keep_rest
         self.name = name or f"{self.first.name}>{reranker.name}"
-
-    def bind(self, cache=None, index=None, metric=None) -> None:
-        self.stages.bind(cache, index, metric)
-        if hasattr(self.first, "bind"):
-            self.first.bind(cache, index, metric)
-        elif cache is not None:
-            self.first.cache, self.first.index_spec, self.first.metric = self.stages.cache, self.stages.index, self.stages.metric
 
     def rerank(self, dataset, first: Run, k: int | None = None) -> Run:
         texts = dict(zip(dataset.doc_ids, dataset.doc_texts))
@@ -79,8 +73,25 @@ class RerankRetriever:
                                       "rerank_seconds": time.perf_counter() - started, "first_stage_meta": first.meta})
         return run.cut(k) if k else run
 
-    def retrieve(self, dataset, k: int) -> Run:
-        first = self.first.retrieve(dataset, max(k, self.top))
+    def searcher(self, dataset, k: int, context: RetrievalContext | None = None):
+        """search(query_text) -> {doc_id: score}: the first stage's single-query search, its top `top`
+        reranked."""
+        context = context or self.context
+        first = context.searcher(self.first, dataset, max(k, self.top))
+        texts = dict(zip(dataset.doc_ids, dataset.doc_texts))
+
+        def search(text: str) -> dict[str, float]:
+            candidates = [d for d, _ in Run("first", {"q": first(text)}).ranked("q", self.top)]
+            if not candidates:
+                return {}
+            scores = self.reranker.score(text, [texts[d] for d in candidates])
+            return dict(Run("reranked", {"q": dict(zip(candidates, map(float, scores)))}).ranked("q", k))
+
+        return search
+
+    def retrieve(self, dataset, k: int, context: RetrievalContext | None = None) -> Run:
+        context = context or self.context
+        first = context.retriever(self.first).retrieve(dataset, max(k, self.top), context)
         return self.rerank(dataset, first, k)
 
 
@@ -108,7 +119,7 @@ def load_reranker(spec: str, **options) -> Reranker:
     return builder(target or None, **options)
 
 
-_PIPELINE_OPTIONS = ("top", "keep_rest", "name", "cache", "index", "metric")
+_PIPELINE_OPTIONS = ("top", "keep_rest", "name")
 
 
 @register("rerank")
@@ -119,6 +130,7 @@ def _rerank(target: str | None = None, first=None, reranker=None, **options):
                              "(e.g. rerank:minilm>cross-encoder:PATH?top=100)")
         first, reranker = split_stages(target, ">", "rerank", "rerank:minilm>cross-encoder:PATH?top=100")
     pipeline = {k: options.pop(k) for k in _PIPELINE_OPTIONS if k in options}
+    pipeline["context"] = context_from(options)
     if isinstance(reranker, dict):  # YAML: reranker: {type: cohere, path: URL, model: ...}
         reranker = dict(reranker)
         kind, path = reranker.pop("type"), reranker.pop("path", None)
