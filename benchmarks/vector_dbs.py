@@ -19,7 +19,7 @@ from rich.table import Table
 
 from embedscope.cache import EmbeddingCache
 from embedscope.data import load_beir
-from embedscope.index.db import evaluate_backend
+from embedscope.sweeps.databases import evaluate_backend
 from embedscope.index.db.base import TEXT_FIELD
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever

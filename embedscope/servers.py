@@ -38,12 +38,6 @@ def free_port(host: str = LOOPBACK) -> int:
         return sock.getsockname()[1]
 
 
-def port_open(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
-
-
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -282,13 +276,6 @@ def start_milvus(data_dir: str | Path, timeout: float = 180) -> LocalServer:
             return b"OK" in resp.read()
 
     return wait_ready(server, ready, timeout)
-
-
-def in_private_network() -> bool:
-    """True inside a network namespace whose only interface is loopback (so any bind stays local)."""
-    with contextlib.suppress(OSError):
-        return [name for _, name in socket.if_nameindex()] == ["lo"]
-    return False
 
 
 if __name__ == "__main__":  # pragma: no cover - manual check: python -m embedscope.servers redis|postgres

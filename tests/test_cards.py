@@ -116,7 +116,7 @@ def test_card_prompts_apply_by_default_and_change_the_vectors(e5_named_folder):
     assert not np.allclose(expected, bare, atol=1e-3)
 
 
-def test_explicit_options_win_and_missing_prompts_warn_into_results(e5_named_folder, tmp_path, capsys):
+def test_explicit_options_win_and_missing_prompts_warn_into_results(e5_named_folder, tmp_path, caplog):
     from embedscope.compare import compare
     from embedscope.data import Dataset, Document
     from embedscope.models import load_model
@@ -125,7 +125,7 @@ def test_explicit_options_win_and_missing_prompts_warn_into_results(e5_named_fol
     model = load_model(f"st:{e5_named_folder}?query_prompt=&max_seq_length=128")
     assert model.prompts()["query"] is None and model.prompts()["document"] == "passage: "  # explicitly none
     assert model.max_seq_length == 128
-    assert "expects query_prompt='query: '" in capsys.readouterr().err
+    assert "expects query_prompt='query: '" in caplog.text
     assert len(model.warnings) == 1
 
     corpus = {f"d{i}": Document(f"d{i}", f"cells divide by mitosis {i}") for i in range(5)}

@@ -124,15 +124,17 @@ def test_ivf_pq_codes_are_m_bytes_and_memory_shrinks(vectors):
     assert recall_vs_exact(pq.search(queries, 10)[1], want, 10).mean() > 0.3  # lossy, but far above chance
 
 
-def test_small_training_sets_warn_once_instead_of_once_per_sub_quantizer(vectors, capfd):
+def test_small_training_sets_warn_once_instead_of_once_per_sub_quantizer(vectors, capfd, caplog):
     docs, _ = vectors  # 3,000 vectors: IVF128 asks for 4,992 and PQ's 256 centroids for 9,984
     build_index("faiss:IVF128,PQ12,nprobe=8", "cosine").add(docs)
     err = capfd.readouterr().err
     assert "WARNING clustering" not in err  # FAISS's own line, once per sub-quantizer: 12 here
-    assert err.count("warning: faiss:IVF128,PQ12,nprobe=8 trained on 3,000 vectors") == 1
-    assert "IVF needs 4,992 for 128 centroids" in err and "PQ needs 9,984 for 256 centroids" in err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("faiss:IVF128,PQ12,nprobe=8 trained on 3,000 vectors" in w for w in warned) == 1
+    assert "IVF needs 4,992 for 128 centroids" in warned[0] and "PQ needs 9,984 for 256 centroids" in warned[0]
+    caplog.clear()
     build_index("faiss:IVF16,Flat", "cosine").add(docs)  # 39 x 16 = 624 vectors are enough: no warning
-    assert capfd.readouterr().err == ""
+    assert capfd.readouterr().err == "" and not caplog.records
 
 
 def test_scalar_quantizers_stay_close_to_float(static_vectors):

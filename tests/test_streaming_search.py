@@ -10,8 +10,7 @@ import pytest
 
 from embedscope.cache import EmbeddingCache, text_key
 from embedscope.index import ExactIndex
-from embedscope.index.streaming import (DocumentKeys, StreamingExactSearch, StreamingIVFIndex, cache_shards,
-                                        search_cache)
+from embedscope.index.streaming import DocumentKeys, StreamingExactSearch, StreamingIVFIndex, cache_shards
 
 FP = "synthetic-model"
 
@@ -109,6 +108,31 @@ def test_streaming_memory_stays_bounded(tmp_path):
         exact.add(vectors)
     want_s, want_i = exact.search(queries, 10)
     np.testing.assert_array_equal(positions, want_i)
+
+
+def search_cache(dataset, cache: EmbeddingCache, fingerprint: str, k: int = 100, similarity: str = "cosine",
+                 ann: str | None = None, nprobe: int = 16):
+    """A Run for `dataset` from the cached vectors of one model, reading document shards one at a time.
+
+    Query vectors must be cached too (`embedscope embed` caches both). `ann` is an IVF factory string
+    ('IVF1024,PQ16'); without it the search is exact.
+    """
+    from embedscope.runs.run import Run
+
+    cached = cache.load(fingerprint, "query")
+    missing = [t for t in dataset.query_texts if text_key(t) not in cached]
+    if missing:
+        raise ValueError(f"{len(missing):,} queries have no cached vector for model {fingerprint}: embed them first")
+    queries = np.stack([cached[text_key(t)] for t in dataset.query_texts])
+    documents = DocumentKeys.from_texts(dataset.doc_texts)
+    shards = cache_shards(cache, fingerprint)
+    if ann:
+        searcher = StreamingIVFIndex(ann, similarity, nprobe).build(shards, documents)
+    else:
+        searcher = StreamingExactSearch(shards, documents, similarity)
+    scores, positions = searcher.search(queries, min(k, len(dataset.corpus)))
+    meta = {"kind": "dense", "index": searcher.name, "similarity": similarity, "embedding": {"fingerprint": fingerprint}}
+    return Run.from_topk(fingerprint, dataset.query_ids, dataset.doc_ids, scores, positions, meta=meta)
 
 
 @pytest.fixture(scope="module")

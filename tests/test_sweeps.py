@@ -161,7 +161,7 @@ def test_cli_sweeps_write_run_directories(tmp_path, scifact_dir):
     result = CliRunner().invoke(cli, ["sweep", "compression", *common, "--dims", "32,16", "--resamples", "500"])
     assert result.exit_code == 0, result.output
     run_dir = result_dir(result.output)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = json.loads((run_dir / "sweep.json").read_text())
     assert results["kind"] == "sweep-compression"
     options = [o["option"] for o in results["sweeps"][0]["options"]]
     assert "int8" in options and "dim32" in options and "dim16" in options
@@ -171,7 +171,7 @@ def test_cli_sweeps_write_run_directories(tmp_path, scifact_dir):
     result = CliRunner().invoke(cli, ["sweep", "ann", *common, "--grid", "quick", "--min-seconds", "0.01"])
     assert result.exit_code == 0, result.output
     run_dir = result_dir(result.output)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = json.loads((run_dir / "sweep.json").read_text())
     points = results["sweeps"][0]["points"]
     families = {p["family"] for p in points}
     assert {"Flat", "HNSW32"} <= families and any(f.startswith("IVF") and f.endswith(",Flat") for f in families)

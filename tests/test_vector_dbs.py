@@ -7,9 +7,11 @@ loads in well under a second; servers (Redis 8 + RediSearch, PostgreSQL + pgvect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +25,19 @@ from embedscope.index.base import normalize
 BACKENDS = ["lancedb", "qdrant", "milvus-lite", "pgvector", "redis"]
 PACKAGES = {"lancedb": ["lancedb"], "qdrant": ["qdrant_edge"], "milvus-lite": ["pymilvus", "milvus_lite"],
             "pgvector": ["psycopg", "pgvector"], "redis": ["redis"]}
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def in_private_network() -> bool:
+    """True inside a network namespace whose only interface is loopback (so any bind stays local)."""
+    with contextlib.suppress(OSError):
+        return [name for _, name in socket.if_nameindex()] == ["lo"]
+    return False
 
 
 def _need(backend: str) -> None:
@@ -181,7 +196,7 @@ def test_filter_reference_semantics():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_evaluate_backend_through_registry(backend, vectors, metadata, request, monkeypatch):
     """The default (approximate) index of each database, built from its spec and scored like any index."""
-    from embedscope.index.db import evaluate_backend
+    from embedscope.sweeps.databases import evaluate_backend
 
     _need(backend)
     dataset, docs, queries = vectors
@@ -207,7 +222,8 @@ def test_evaluate_backend_through_registry(backend, vectors, metadata, request, 
 
 
 def test_evaluate_backend_with_filter_matches_exact_on_subset(vectors, metadata):
-    from embedscope.index.db import Filter, evaluate_backend
+    from embedscope.index.db import Filter
+    from embedscope.sweeps.databases import evaluate_backend
 
     _need("qdrant")
     dataset, docs, queries = vectors
@@ -242,7 +258,7 @@ def test_specs_and_errors():
         build_index("milvus", "cosine")
     with pytest.raises(ValueError, match="index type"):
         build_index("qdrant:ivf", "cosine")
-    with pytest.raises(ValueError, match="metric"):
+    with pytest.raises(ValueError, match="similarity must be one of cosine, dot, l2"):
         build_index("lancedb", "manhattan")
 
 
@@ -258,7 +274,7 @@ def test_add_in_batches_keeps_positions(vectors, metadata, make_index):
 
 
 def test_servers_stop_by_pid(tmp_path):
-    from embedscope.servers import ServerError, free_port, port_open, start_redis
+    from embedscope.servers import ServerError, free_port, start_redis
 
     pytest.importorskip("redis", reason="redis client not installed")
     port = free_port()
@@ -297,8 +313,8 @@ def test_dropped_server_is_stopped_and_its_temp_dir_removed():
 MILVUS_SCRIPT = textwrap.dedent("""
     import json, sys, tempfile
     import numpy as np
-    from embedscope.index.db import evaluate_backend
-    from embedscope.servers import in_private_network, start_milvus
+    from embedscope.sweeps.databases import evaluate_backend
+    from embedscope.servers import start_milvus
     from embedscope.data import Dataset, Document
     assert in_private_network(), "not in a private network namespace"
     rng = np.random.default_rng(0)
@@ -351,7 +367,7 @@ def test_db_bench_cli(tmp_path, scifact_dir):
                                       "-b", "qdrant", "-b", "nosuchdb", "--cache", str(tmp_path / "cache"),
                                       "-o", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
-    [results_file] = (tmp_path / "out").glob("*/results.json")
+    [results_file] = (tmp_path / "out").glob("*/db_bench.json")
     payload = json.loads(results_file.read_text())
     by_spec = {r["spec"]: r for r in payload["results"]}
     assert set(by_spec) == {"exact", "lancedb", "qdrant"}

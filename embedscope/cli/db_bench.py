@@ -32,18 +32,19 @@ DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "re
 def command(data, split, model_spec, backends, similarity, k, words, max_queries, max_docs, cache, output, quiet):
     """Load one model's embeddings into vector databases and compare nDCG@10, recall vs exact, QPS and load time."""
     from embedscope import progress
-    from embedscope.cache import EmbeddingCache
     from embedscope.data import load
-    from embedscope.index.db import Filter, evaluate_backend
+    from embedscope.index.db import Filter
+    from embedscope.sweeps.databases import evaluate_backend
     from embedscope.index.db.base import TEXT_FIELD
     from embedscope.models import load_model
     from embedscope.report.outputs import new_run_dir
-    from embedscope.runs.dense import DenseRetriever
+    from embedscope.runs.context import RetrievalContext
+    from embedscope.runs.dense import dense_vectors
 
     progress.set_enabled(not quiet)
     dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
-    docs, queries, _ = DenseRetriever(load_model(model_spec), EmbeddingCache(cache)).embed(dataset)
+    docs, queries, _ = dense_vectors(load_model(model_spec), dataset, RetrievalContext(cache, similarity=similarity))
     metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]
     filter = Filter(words=tuple(words)) if words else None
 
@@ -62,7 +63,7 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     run_dir = new_run_dir(output, f"db-bench-{dataset.name}")
     payload = {"dataset": dataset.summary(), "model": model_spec, "similarity": similarity, "k": k,
                "filter": list(words), "results": results, "failures": failures}
-    (Path(run_dir) / "results.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    (Path(run_dir) / "db_bench.json").write_text(json.dumps(payload, indent=2, default=_json_default))
     print_table(results, k, title=f"{dataset.name} · {model_spec} · {similarity}")
     click.echo(f"results in {run_dir}")
     if not results:

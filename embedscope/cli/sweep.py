@@ -38,22 +38,20 @@ def _config(options: dict) -> dict:
 def _vectors(config: dict, quiet: bool):
     """The dataset and, per model, its document and query vectors from the embedding cache (embedded once)."""
     from embedscope import progress
-    from embedscope.cache import EmbeddingCache
     from embedscope.data import load_from
     from embedscope.models import load_model
-    from embedscope.runs.dense import DenseRetriever
+    from embedscope.runs.context import RetrievalContext
+    from embedscope.runs.dense import dense_vectors
 
     progress.set_enabled(not quiet)
     dataset = load_from(config)
     if not dataset.has_qrels:
         raise ValueError(f"dataset {dataset.name} has no qrels: sweeps score each option on the task")
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
-    cache = EmbeddingCache(config["cache"])
+    context = RetrievalContext(config["cache"], similarity=config["similarity"])
     for spec in config["models"]:
         model = load_model(spec)
-        if hasattr(model, "retrieve") or not hasattr(model, "encode_documents"):
-            raise ValueError(f"--model {spec}: sweeps need a dense embedding model, not a retriever")
-        docs, queries, _ = DenseRetriever(model, cache, metric=config["similarity"]).embed(dataset)
+        docs, queries, _ = dense_vectors(model, dataset, context)
         yield dataset, model.name, docs, queries
 
 
@@ -104,7 +102,7 @@ def compression(dims, compressions, rescore, metrics, depth, resamples, seed, qu
     for dataset, name, docs, queries in _vectors(config, quiet):
         chosen = given or default_options(docs.shape[1], dim_list, rescore)
         click.echo(f"[{name}] {len(chosen)} options over {docs.shape[1]}-dim vectors", err=True)
-        sweep = compression_sweep(dataset, docs, queries, model=name, options=chosen, metric=config["similarity"],
+        sweep = compression_sweep(dataset, docs, queries, model=name, options=chosen, similarity=config["similarity"],
                                   metrics=metrics, depth=depth, resamples=resamples, seed=seed)
         print_compression(sweep)
         sweeps.append(sweep)
@@ -138,7 +136,7 @@ def ann(grid_name, indexes, k, threads, min_seconds, quiet, **options):
     for dataset, name, docs, queries in _vectors(config, quiet):
         click.echo(f"[{name}] sweeping {'given indexes' if indexes else grid_name + ' grid'}", err=True)
         sweep = ann_sweep(dataset, docs, queries, model=name, specs=list(indexes) or None, grid_name=grid_name,
-                          metric=config["similarity"], k=k, threads=threads or None, min_seconds=min_seconds)
+                          similarity=config["similarity"], k=k, threads=threads or None, min_seconds=min_seconds)
         print_ann(sweep)
         sweeps.append(sweep)
     run_dir = _run_dir(config, dataset)

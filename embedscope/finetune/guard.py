@@ -79,7 +79,7 @@ def guard_evaluations(before, after, metric: str = "ndcg@10", **options) -> Guar
 
 
 def before_after(dataset, base: str, tuned: str, *, metric: str = "ndcg@10", k: int = 10, alpha: float = 0.05,
-                 min_delta: float = 0.0, cache_dir=".embedscope-cache", log=print) -> dict:
+                 min_delta: float = 0.0, cache_dir=".embedscope-cache", log=None) -> dict:
     """Evaluate base and tuned model specs on the held-out dataset and apply the guard: a JSON-ready report."""
     from embedscope.compare import compare, metrics_for
     from embedscope.metrics import canonical

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedscope.index.base import METRICS, normalize
+from embedscope.index.base import check_similarity, prepare
 
 
 class ExactIndex:
@@ -12,36 +12,31 @@ class ExactIndex:
     so 1M x 384 vectors (1.5 GiB) search within a few GiB.
     """
 
-    def __init__(self, metric: str = "cosine", query_block: int = 256, doc_block: int = 65536):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}")
-        self.name = f"exact-{metric}"
-        self.metric = metric
+    def __init__(self, similarity: str = "cosine", query_block: int = 256, doc_block: int = 65536):
+        check_similarity(similarity)
+        self.name = f"exact-{similarity}"
+        self.similarity = similarity
         self.query_block, self.doc_block = query_block, doc_block
         self.blocks: list[np.ndarray] = []
         self.sq_norms: list[np.ndarray] = []
         self.count = 0
 
     def add(self, vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.metric == "cosine":
-            vectors = normalize(vectors)
+        vectors = prepare(vectors, self.similarity)
         for start in range(0, len(vectors), self.doc_block):
             block = vectors[start : start + self.doc_block]
             self.blocks.append(block)
-            self.sq_norms.append(np.einsum("ij,ij->i", block, block) if self.metric == "l2" else np.empty(0))
+            self.sq_norms.append(np.einsum("ij,ij->i", block, block) if self.similarity == "l2" else np.empty(0))
         self.count += len(vectors)
 
     def _scores(self, q: np.ndarray, block_i: int) -> np.ndarray:
         s = q @ self.blocks[block_i].T
-        if self.metric == "l2":  # negative squared distance, so higher is better like the others
+        if self.similarity == "l2":  # negative squared distance, so higher is better like the others
             s = 2 * s - self.sq_norms[block_i][None, :] - np.einsum("ij,ij->i", q, q)[:, None]
         return s
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if self.metric == "cosine":
-            queries = normalize(queries)
+        queries = prepare(queries, self.similarity)
         k_eff = min(k, self.count)
         out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
         out_i = np.full((len(queries), k), -1, dtype=np.int64)

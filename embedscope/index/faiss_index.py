@@ -10,17 +10,19 @@
 
 Tokens with '=' are parameters; the others, joined by commas, are the factory string given to
 `faiss.index_factory`. Cosine = normalize + inner product; dot = inner product; l2 = squared L2 distance,
-returned negated so that higher is better for every metric, as ExactIndex does.
+returned negated so that higher is better for every similarity, as ExactIndex does.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 
 import numpy as np
 
-from embedscope.index.base import METRICS, normalize
+from embedscope.index.base import check_similarity, normalize, prepare
 from embedscope.index.registry import register
+
+log = logging.getLogger(__name__)
 
 SEARCH_PARAMS = ("efSearch", "nprobe")
 BUILD_PARAMS = ("efConstruction",)
@@ -72,11 +74,6 @@ def serialized_bytes(index) -> int:
     return int(len(faiss.serialize_index(index)))
 
 
-def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    return normalize(vectors) if metric == "cosine" else vectors
-
-
 def _undertrained(index, n: int) -> list[str]:
     """The k-means steps of an index that get fewer training vectors than FAISS asks for (39 per centroid),
     with their warnings silenced: FAISS would print one per PQ sub-quantizer (48 lines for PQ48). The caller
@@ -100,8 +97,8 @@ def _undertrained(index, n: int) -> list[str]:
 def _train(index, vectors: np.ndarray, spec: str) -> None:
     short = _undertrained(index, len(vectors))
     if short:
-        print(f"warning: {spec} trained on {len(vectors):,} vectors, fewer than FAISS advises ({'; '.join(short)}): "
-              "its recall may be lower than on a larger corpus", file=sys.stderr)
+        log.warning(f"{spec} trained on {len(vectors):,} vectors, fewer than FAISS advises ({'; '.join(short)}): "
+              "its recall may be lower than on a larger corpus")
     try:
         index.train(vectors)
     except RuntimeError as e:
@@ -112,11 +109,11 @@ def _train(index, vectors: np.ndarray, spec: str) -> None:
 
 
 class _SpecNamed:
-    """The spec string an index was built from, and its name in reports (spec + metric)."""
+    """The spec string an index was built from, and its name in reports (spec + similarity)."""
 
     factory: str
     params: dict
-    metric: str
+    similarity: str
 
     @property
     def spec(self) -> str:
@@ -124,16 +121,15 @@ class _SpecNamed:
 
     @property
     def name(self) -> str:
-        return f"{self.spec}-{self.metric}"
+        return f"{self.spec}-{self.similarity}"
 
 
 class FaissIndex(_SpecNamed):
     """A float FAISS index built with `faiss.index_factory`, trained on the first vectors added."""
 
-    def __init__(self, factory: str, metric: str = "cosine", params: dict | None = None):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}")
-        self.factory, self.metric = factory, metric
+    def __init__(self, factory: str, similarity: str = "cosine", params: dict | None = None):
+        check_similarity(similarity)
+        self.factory, self.similarity = factory, similarity
         self.params = {k: v for k, v in (params or {}).items()}
         for key in self.params:
             if key in BINARY_PARAMS:
@@ -142,7 +138,7 @@ class FaissIndex(_SpecNamed):
 
     def _build(self, dim: int):
         faiss = _faiss()
-        faiss_metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        faiss_metric = faiss.METRIC_L2 if self.similarity == "l2" else faiss.METRIC_INNER_PRODUCT
         try:
             index = faiss.index_factory(dim, self.factory, faiss_metric)
         except RuntimeError as e:
@@ -179,7 +175,7 @@ class FaissIndex(_SpecNamed):
                     raise ValueError(f"index spec '{self.spec}': {key} does not apply to '{self.factory}'") from None
 
     def add(self, vectors: np.ndarray) -> None:
-        vectors = _prepare(vectors, self.metric)
+        vectors = prepare(vectors, self.similarity)
         if self.index is None:
             self.index = self._build(vectors.shape[1])
             self._apply_search_params()
@@ -190,8 +186,8 @@ class FaissIndex(_SpecNamed):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.index is None:
             raise ValueError("search before add: the index is empty")
-        scores, positions = self.index.search(_prepare(queries, self.metric), k)
-        if self.metric == "l2":
+        scores, positions = self.index.search(prepare(queries, self.similarity), k)
+        if self.similarity == "l2":
             scores = -scores
         scores[positions < 0] = -np.inf
         return scores, positions.astype(np.int64, copy=False)
@@ -226,10 +222,9 @@ class BinaryIndex(_SpecNamed):
     must be kept beside the index (on disk, say): better quality for 32x the storage of the bits.
     """
 
-    def __init__(self, factory: str = "BinaryFlat", metric: str = "cosine", params: dict | None = None):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}")
-        self.factory, self.metric = factory, metric
+    def __init__(self, factory: str = "BinaryFlat", similarity: str = "cosine", params: dict | None = None):
+        check_similarity(similarity)
+        self.factory, self.similarity = factory, similarity
         self.params = dict(params or {})
         for key in self.params:
             if key not in BINARY_PARAMS + SEARCH_PARAMS:
@@ -291,10 +286,10 @@ class BinaryIndex(_SpecNamed):
     def _rescore(self, queries: np.ndarray, positions: np.ndarray) -> np.ndarray:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         docs = self._candidates(np.where(positions < 0, 0, positions))
-        if self.metric == "cosine":
-            queries, docs = normalize(queries), docs / np.maximum(np.linalg.norm(docs, axis=-1, keepdims=True), 1e-12)
+        if self.similarity == "cosine":
+            queries, docs = normalize(queries), normalize(docs)
         scores = np.einsum("qd,qkd->qk", queries, docs)
-        if self.metric == "l2":
+        if self.similarity == "l2":
             scores = 2 * scores - np.einsum("qkd,qkd->qk", docs, docs) - np.einsum("qd,qd->q", queries, queries)[:, None]
         return np.where(positions < 0, -np.inf, scores).astype(np.float32)
 
@@ -329,14 +324,14 @@ class BinaryIndex(_SpecNamed):
         return int(self.index.ntotal) if self.index is not None else 0
 
 
-def faiss_index(spec: str, metric: str = "cosine"):
+def faiss_index(spec: str, similarity: str = "cosine"):
     """The index for 'faiss:...' (spec given without the prefix, as the registry passes it)."""
     factory, params = parse_spec(spec)
     if factory.startswith("Binary"):
-        return BinaryIndex(factory, metric, params)
-    return FaissIndex(factory, metric, params)
+        return BinaryIndex(factory, similarity, params)
+    return FaissIndex(factory, similarity, params)
 
 
 @register("faiss")
-def _build(spec: str, metric: str):
-    return faiss_index(spec, metric)
+def _build(spec: str, similarity: str):
+    return faiss_index(spec, similarity)

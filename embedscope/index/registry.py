@@ -17,7 +17,7 @@ def register(prefix: str):
     return wrap
 
 
-def build(spec: str, metric: str):
+def build(spec: str, similarity: str):
     prefix, _, rest = spec.partition(":")
     if prefix not in _BUILDERS:
         for module in _MODULES:
@@ -27,4 +27,4 @@ def build(spec: str, metric: str):
                 pass
     if prefix not in _BUILDERS:
         raise ValueError(f"unknown index spec '{spec}'; known: exact, {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[prefix](rest, metric)
+    return _BUILDERS[prefix](rest, similarity)

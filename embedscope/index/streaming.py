@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from embedscope.cache import EmbeddingCache, text_key
-from embedscope.index.base import METRICS, normalize
+from embedscope.index.base import check_similarity, prepare
 from embedscope.index.exact import ExactIndex
 
 Shards = Callable[[], Iterable[tuple[list[str], np.ndarray]]]  # a fresh pass over (keys, vectors) per call
@@ -102,12 +102,11 @@ def _finish(best_s: np.ndarray, best_i: np.ndarray, k: int) -> tuple[np.ndarray,
 class StreamingExactSearch:
     """Exact top-k over cached shards; scores and ties as `ExactIndex` (higher is better, -1 pads)."""
 
-    def __init__(self, shards: Shards, documents: DocumentKeys, metric: str = "cosine",
+    def __init__(self, shards: Shards, documents: DocumentKeys, similarity: str = "cosine",
                  query_block: int = 256, doc_block: int = 65536):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}")
-        self.shards, self.documents, self.metric = shards, documents, metric
-        self.name = f"streaming-exact-{metric}"
+        check_similarity(similarity)
+        self.shards, self.documents, self.similarity = shards, documents, similarity
+        self.name = f"streaming-exact-{similarity}"
         self.query_block, self.doc_block = query_block, doc_block
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +114,7 @@ class StreamingExactSearch:
         best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
         best_i = np.zeros((len(queries), 0), dtype=np.int64)
         for vectors, positions in _corpus_rows(self.shards, self.documents):
-            shard = ExactIndex(self.metric, self.query_block, self.doc_block)
+            shard = ExactIndex(self.similarity, self.query_block, self.doc_block)
             shard.add(vectors)
             s, local = shard.search(queries, min(k, len(vectors)))
             best_s, best_i = merge_topk(best_s, best_i, s, positions[local], k)
@@ -130,20 +129,18 @@ class StreamingIVFIndex:
     positions as ids, so search returns positions directly.
     """
 
-    def __init__(self, factory: str = "IVF1024,PQ16", metric: str = "cosine", nprobe: int = 16,
+    def __init__(self, factory: str = "IVF1024,PQ16", similarity: str = "cosine", nprobe: int = 16,
                  train_size: int = 100_000, seed: int = 0):
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}")
+        check_similarity(similarity)
         if not factory.startswith("IVF"):
             raise ValueError(f"streaming ANN needs an IVF factory string such as 'IVF1024,PQ16', got '{factory}'")
-        self.factory, self.metric, self.nprobe = factory, metric, nprobe
+        self.factory, self.similarity, self.nprobe = factory, similarity, nprobe
         self.train_size, self.seed = train_size, seed
-        self.name = f"streaming-{factory},nprobe={nprobe}-{metric}"
+        self.name = f"streaming-{factory},nprobe={nprobe}-{similarity}"
         self.index = None
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        return normalize(vectors) if self.metric == "cosine" else vectors
+        return prepare(vectors, self.similarity)
 
     def build(self, shards: Shards, documents: DocumentKeys) -> "StreamingIVFIndex":
         import faiss
@@ -152,7 +149,7 @@ class StreamingIVFIndex:
         share = min(1.0, self.train_size / max(1, documents.count))
         sample = [v[rng.random(len(v)) < share] for v, _ in _corpus_rows(shards, documents)]
         sample = self._prepare(np.concatenate(sample))
-        faiss_metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        faiss_metric = faiss.METRIC_L2 if self.similarity == "l2" else faiss.METRIC_INNER_PRODUCT
         try:
             index = faiss.index_factory(sample.shape[1], self.factory, faiss_metric)
             ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
@@ -176,7 +173,7 @@ class StreamingIVFIndex:
         if self.index is None:
             raise ValueError("search before build: the index is empty")
         scores, positions = self.index.search(self._prepare(queries), k)
-        if self.metric == "l2":
+        if self.similarity == "l2":
             scores = -scores  # higher is better, as for every other index
         scores[positions < 0] = -np.inf
         return scores, positions.astype(np.int64, copy=False)
@@ -188,14 +185,14 @@ class StreamingIVFIndex:
         return int(len(faiss.serialize_index(self.index))) if self.index is not None else 0
 
 
-def streaming_index(spec: str, metric: str, shards: Shards, documents: DocumentKeys):
+def streaming_index(spec: str, similarity: str, shards: Shards, documents: DocumentKeys):
     """The searcher an index spec names: `streaming` (exact) or `streaming:IVF1024,SQ8,nprobe=64` (an IVF
     index built shard by shard; nprobe 16 unless given)."""
     prefix, _, rest = spec.partition(":")
     if prefix != "streaming":
         raise ValueError(f"'{spec}' is not a streaming index spec (streaming or streaming:IVF...)")
     if not rest:
-        return StreamingExactSearch(shards, documents, metric)
+        return StreamingExactSearch(shards, documents, similarity)
     factory, nprobe = [], 16
     for token in filter(None, rest.split(",")):
         key, _, value = token.partition("=")
@@ -207,29 +204,4 @@ def streaming_index(spec: str, metric: str, shards: Shards, documents: DocumentK
             raise ValueError(f"index spec '{spec}': unknown parameter '{token}' (streaming IVF takes nprobe=N)")
         else:
             factory.append(token)
-    return StreamingIVFIndex(",".join(factory), metric, nprobe).build(shards, documents)
-
-
-def search_cache(dataset, cache: EmbeddingCache, fingerprint: str, k: int = 100, metric: str = "cosine",
-                 ann: str | None = None, nprobe: int = 16):
-    """A Run for `dataset` from the cached vectors of one model, reading document shards one at a time.
-
-    Query vectors must be cached too (`embedscope embed` caches both). `ann` is an IVF factory string
-    ('IVF1024,PQ16'); without it the search is exact.
-    """
-    from embedscope.runs.run import Run
-
-    cached = cache.load(fingerprint, "query")
-    missing = [t for t in dataset.query_texts if text_key(t) not in cached]
-    if missing:
-        raise ValueError(f"{len(missing):,} queries have no cached vector for model {fingerprint}: embed them first")
-    queries = np.stack([cached[text_key(t)] for t in dataset.query_texts])
-    documents = DocumentKeys.from_texts(dataset.doc_texts)
-    shards = cache_shards(cache, fingerprint)
-    if ann:
-        searcher = StreamingIVFIndex(ann, metric, nprobe).build(shards, documents)
-    else:
-        searcher = StreamingExactSearch(shards, documents, metric)
-    scores, positions = searcher.search(queries, min(k, len(dataset.corpus)))
-    meta = {"kind": "dense", "index": searcher.name, "similarity": metric, "embedding": {"fingerprint": fingerprint}}
-    return Run.from_topk(fingerprint, dataset.query_ids, dataset.doc_ids, scores, positions, meta=meta)
+    return StreamingIVFIndex(",".join(factory), similarity, nprobe).build(shards, documents)

@@ -14,7 +14,7 @@ Cards are plain YAML entries: a new field is one line in ModelCard with a defaul
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
@@ -67,7 +67,9 @@ class ModelCard:
         """List price in USD for `tokens` input tokens, or None when the card has no price."""
         if self.price_per_1m_tokens is None:
             return None
-        return tokens / 1_000_000 * self.price_per_1m_tokens
+        from embedscope.perf.cost import token_cost
+
+        return token_cost(tokens, self.price_per_1m_tokens)
 
 
 def _key(name: str) -> str:
@@ -161,7 +163,7 @@ def missing_prompt_warning(card: ModelCard | None, query_prompt: str | None, doc
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    logging.getLogger(__name__).warning(message)
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,6 @@ class TokenizedEncoder:
         settings = (self.runtime, self.pooling, self.normalize, self.max_seq_length, self.prompts())
         return folder_fingerprint(self.model_file, folder_fingerprint(self.tokenizer_dir / "tokenizer.json"), *settings)
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text as the model sees them (special tokens included, truncated at max_seq_length)."""
-        return [len(e.ids) for e in self.tokenizer.encode_batch_fast(list(texts))]
-
     def feeds(self, encodings) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """One padded batch as the model's inputs, and its attention mask for pooling."""
         longest = max(len(e.ids) for e in encodings)

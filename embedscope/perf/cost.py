@@ -46,8 +46,13 @@ def load_prices(path: str | Path | None = None) -> dict:
     return prices
 
 
+def token_cost(tokens: float, usd_per_1m_tokens: float) -> float:
+    """USD for `tokens` input tokens at a per-million price: the one API cost formula (cards and tables use it)."""
+    return tokens * usd_per_1m_tokens / 1e6
+
+
 def api_cost(texts: int, tokens_per_text: float, usd_per_1m_tokens: float) -> float:
-    return texts * tokens_per_text * usd_per_1m_tokens / 1e6
+    return token_cost(texts * tokens_per_text, usd_per_1m_tokens)
 
 
 def self_hosted_cost(texts: int, texts_per_second: float, usd_per_hour: float, min_billed_hours: float) -> tuple[float, float]:
@@ -99,7 +104,7 @@ def api_options(prices: dict, corpus_texts: list[str], model_token_counts: dict[
             counts = tiktoken_counter(encoding)(corpus_texts) if corpus_texts else [0]
             counted[encoding] = sum(counts) / max(len(counts), 1)
         per_text = counted[encoding]
-        options.append(Option(row["name"], "api", None, usd_per_text=per_text * row["usd_per_1m_tokens"] / 1e6,
+        options.append(Option(row["name"], "api", None, usd_per_text=token_cost(per_text, row["usd_per_1m_tokens"]),
                               tokens_per_text=per_text, token_counter=note, as_of=row["as_of"]))
     return options
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedscope.index import ExactIndex, build_index
+from embedscope.index import ExactIndex, timed_build
 from embedscope.index.faiss_index import SEARCH_PARAMS, parse_spec
 from embedscope.metrics import canonical, evaluate
 from embedscope.runs import Run
@@ -112,14 +112,14 @@ def recall_vs_exact(positions: np.ndarray, exact: np.ndarray, k: int) -> np.ndar
 class AnnSweep:
     model: str
     dim: int
-    metric: str
+    similarity: str
     k: int
     metrics: list[str]
     rows: list[dict]
     settings: dict
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "dim": self.dim, "metric": self.metric, "k": self.k, "metrics": self.metrics,
+        return {"model": self.model, "dim": self.dim, "similarity": self.similarity, "k": self.k, "metrics": self.metrics,
                 "settings": self.settings, "points": self.rows}
 
 
@@ -131,7 +131,7 @@ def ann_sweep(
     model: str = "model",
     specs: list[str] | None = None,
     grid_name: str = "default",
-    metric: str = "cosine",
+    similarity: str = "cosine",
     k: int = 10,
     metrics=None,
     threads: int | None = 1,
@@ -143,7 +143,7 @@ def ann_sweep(
     k = min(k, len(doc_vectors))
     chosen = bool(specs)
     specs = specs or grid(grid_name, len(doc_vectors), doc_vectors.shape[1])
-    exact = ExactIndex(metric)
+    exact = ExactIndex(similarity)
     exact.add(doc_vectors)
     _, exact_pos = exact.search(query_vectors, k)
     groups: dict[str, list[dict]] = {}
@@ -154,10 +154,8 @@ def ann_sweep(
     rows = []
     with faiss_threads(threads):
         for build, searches in groups.items():
-            index = build_index(build, metric)
-            started = time.perf_counter()
-            index.add(doc_vectors)
-            build_seconds = time.perf_counter() - started
+            index, built = timed_build(build, similarity, doc_vectors)
+            build_seconds = built["index_seconds"]
             for params in searches:
                 if params:
                     index.set_search_params(**params)
@@ -182,4 +180,4 @@ def ann_sweep(
                     on_point(row)
     settings = {"threads": threads, "min_seconds": min_seconds, "grid": None if chosen else grid_name,
                 "queries": len(queries), "documents": len(doc_vectors)}
-    return AnnSweep(model, int(doc_vectors.shape[1]), metric, k, metrics, rows, settings)
+    return AnnSweep(model, int(doc_vectors.shape[1]), similarity, k, metrics, rows, settings)

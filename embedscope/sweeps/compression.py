@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedscope.index import build_index, normalize
+from embedscope.index import normalize, timed_build
 from embedscope.metrics import canonical, evaluate
 from embedscope.runs import Run
 from embedscope.stats.bootstrap import percentile_ci
@@ -95,24 +95,22 @@ def truncate(vectors: np.ndarray, dim: int, renormalize: bool = True) -> np.ndar
 class CompressionSweep:
     model: str
     dim: int
-    metric: str
+    similarity: str
     metrics: list[str]
     baseline: dict[str, float]
     rows: list[dict]
     per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # option -> metric -> qid
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "dim": self.dim, "metric": self.metric, "metrics": self.metrics,
+        return {"model": self.model, "dim": self.dim, "similarity": self.similarity, "metrics": self.metrics,
                 "baseline": self.baseline, "options": self.rows}
 
 
-def _search(index_spec: str, metric: str, docs: np.ndarray, queries: np.ndarray, depth: int):
+def _search(index_spec: str, similarity: str, docs: np.ndarray, queries: np.ndarray, depth: int):
+    index, built = timed_build(index_spec, similarity, docs)
     started = time.perf_counter()
-    index = build_index(index_spec, metric)
-    index.add(docs)
-    built = time.perf_counter()
     scores, positions = index.search(queries, min(depth, len(docs)))
-    return index, scores, positions, built - started, time.perf_counter() - built
+    return index, scores, positions, built["index_seconds"], time.perf_counter() - started
 
 
 def compression_sweep(
@@ -122,7 +120,7 @@ def compression_sweep(
     *,
     model: str = "model",
     options: list[Compression] | None = None,
-    metric: str = "cosine",
+    similarity: str = "cosine",
     metrics=("ndcg@10", "recall@100"),
     depth: int = 100,
     resamples: int = 10_000,
@@ -135,12 +133,12 @@ def compression_sweep(
     full_dim = doc_vectors.shape[1]
     options = default_options(full_dim) if options is None else options
     # Truncated cosine-model vectors are renormalized; raw dot/l2 vectors keep their scale.
-    renormalize = metric == "cosine" or (is_unit_length(doc_vectors) and is_unit_length(query_vectors))
+    renormalize = similarity == "cosine" or (is_unit_length(doc_vectors) and is_unit_length(query_vectors))
 
     def run_of(name, scores, positions):
         return Run.from_topk(name, dataset.query_ids, dataset.doc_ids, scores, positions)
 
-    _, b_scores, b_pos, _, _ = _search("faiss:Flat", metric, doc_vectors, query_vectors, depth)
+    _, b_scores, b_pos, _, _ = _search("faiss:Flat", similarity, doc_vectors, query_vectors, depth)
     base_eval = evaluate(dataset.qrels, run_of("float32", b_scores, b_pos), metrics)
     base_bytes = 4 * full_dim
     rows, per_query = [], {"float32 (baseline)": base_eval.per_query}
@@ -150,7 +148,7 @@ def compression_sweep(
             if option.dim > full_dim:
                 raise ValueError(f"compression option '{option.name}': the model has only {full_dim} dims")
             docs, queries = truncate(docs, option.dim, renormalize), truncate(queries, option.dim, renormalize)
-        index, scores, positions, build_s, search_s = _search(option.index_spec, metric, docs, queries, depth)
+        index, scores, positions, build_s, search_s = _search(option.index_spec, similarity, docs, queries, depth)
         evaluation = evaluate(dataset.qrels, run_of(option.name, scores, positions), metrics)
         per_query[option.name] = evaluation.per_query
         code = int(getattr(index, "code_size", 0))
@@ -175,4 +173,4 @@ def compression_sweep(
         rows.append(row)
     baseline = {"option": "float32", "dim": full_dim, "index": "faiss:Flat", "bytes_per_vector": base_bytes,
                 "metrics": base_eval.mean}
-    return CompressionSweep(model, full_dim, metric, metrics, baseline, rows, per_query)
+    return CompressionSweep(model, full_dim, similarity, metrics, baseline, rows, per_query)

@@ -1,4 +1,4 @@
-"""Score any index spec the same way: quality through the database (nDCG@10), agreement with exact search
+"""db-bench: score any index spec (a vector database or a FAISS/exact index) the same way: quality through the database (nDCG@10), agreement with exact search
 (recall@k vs `ExactIndex`), speed (queries per second, single client), and load time (insert + index build)."""
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ def recall_vs_exact(positions: np.ndarray, exact_positions: np.ndarray) -> float
     return float(np.mean(values)) if values else float("nan")
 
 
-def evaluate_backend(dataset, doc_vecs: np.ndarray, query_vecs: np.ndarray, spec: str, metric: str = "cosine",
+def evaluate_backend(dataset, doc_vecs: np.ndarray, query_vecs: np.ndarray, spec: str, similarity: str = "cosine",
                      k: int = 10, metadata: list[dict] | None = None, filter: Filter | None = None) -> dict:
     """Load `doc_vecs` into the index `spec`, search `query_vecs`, and report quality, speed and the index used.
 
     With `filter`, every search is filtered and recall is measured against exact search over the matching docs.
     """
     from embedscope.metrics import evaluate
-    from embedscope.runs import Run
+    from embedscope.runs.run import Run
 
     k_search = max(k, 10)
     subset = np.arange(len(doc_vecs))
     if filter:
         subset = np.flatnonzero(filter.mask(metadata or [{} for _ in range(len(doc_vecs))]))
-    index = build_index(spec, metric)
+    index = build_index(spec, similarity)
     try:
         started = time.perf_counter()
         is_db = hasattr(index, "describe")  # a database: rows carry ids and metadata, searches filter
@@ -57,7 +57,7 @@ def evaluate_backend(dataset, doc_vecs: np.ndarray, query_vecs: np.ndarray, spec
         if hasattr(index, "close"):
             index.close()
 
-    exact = ExactIndex(metric)
+    exact = ExactIndex(similarity)
     exact.add(doc_vecs[subset])
     _, exact_positions = exact.search(query_vecs, k)
     exact_positions = np.where(exact_positions >= 0, subset[np.maximum(exact_positions, 0)], -1)
@@ -67,7 +67,7 @@ def evaluate_backend(dataset, doc_vecs: np.ndarray, query_vecs: np.ndarray, spec
     return {
         "spec": spec,
         "name": name,
-        "metric": metric,
+        "similarity": similarity,
         "k": k,
         "backend": info.get("backend", spec),
         "index_requested": info.get("index_requested", ""),

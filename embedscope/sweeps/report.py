@@ -1,4 +1,7 @@
-"""Sweep results on the console (rich tables) and in a run directory (results.json, per-query CSV, figures)."""
+"""Sweep results on the console (rich tables) and in a run directory (sweep.json, per-query CSV, figures).
+
+A sweep's run directory holds sweep.json, not results.json: results.json is the comparison schema
+(embedscope.results) that the report, the web app and recommend read."""
 
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ def _results(kind: str, dataset, sweeps, settings: dict) -> dict:
 
 def write_compression(run_dir: str | Path, dataset, sweeps, settings: dict) -> dict[str, Path]:
     run_dir = Path(run_dir)
-    paths = {"results": run_dir / "results.json", "per_query": run_dir / "per_query.csv",
+    paths = {"results": run_dir / "sweep.json", "per_query": run_dir / "per_query.csv",
              "figure": run_dir / "compression.html"}
     atomic_write(paths["results"], json.dumps(_results("sweep-compression", dataset, sweeps, settings), indent=2))
     with open(paths["per_query"], "w", newline="", encoding="utf-8") as f:
@@ -82,7 +85,7 @@ def write_compression(run_dir: str | Path, dataset, sweeps, settings: dict) -> d
 
 def write_ann(run_dir: str | Path, dataset, sweeps, settings: dict) -> dict[str, Path]:
     run_dir = Path(run_dir)
-    paths = {"results": run_dir / "results.json", "figure": run_dir / "recall_qps.html"}
+    paths = {"results": run_dir / "sweep.json", "figure": run_dir / "recall_qps.html"}
     atomic_write(paths["results"], json.dumps(_results("sweep-ann", dataset, sweeps, settings), indent=2))
     write_html(recall_qps_figure(sweeps, sweeps[0].k), paths["figure"])
     return paths

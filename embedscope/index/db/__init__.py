@@ -7,11 +7,10 @@ only when built, so a missing package is a clear error for that backend alone.
 import importlib
 
 from embedscope.index.db.base import Filter, VectorDB
-from embedscope.index.db.evaluate import evaluate_backend, recall_vs_exact
 
 BACKENDS = ("lancedb", "qdrant", "milvus", "pgvector", "redis")
 
 for _module in BACKENDS:
     importlib.import_module(f"embedscope.index.db.{_module}")
 
-__all__ = ["BACKENDS", "Filter", "VectorDB", "evaluate_backend", "recall_vs_exact"]
+__all__ = ["BACKENDS", "Filter", "VectorDB"]

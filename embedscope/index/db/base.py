@@ -1,5 +1,5 @@
 """What every vector-database backend shares: the `VectorDB` Protocol, metadata filters, and the score
-conversions that make "higher is better" hold for every metric (like `ExactIndex`: cosine similarity,
+conversions that make "higher is better" hold for every similarity (like `ExactIndex`: cosine similarity,
 inner product, negative squared L2 distance)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from embedscope.index.base import METRICS, normalize
+from embedscope.index.base import check_similarity, prepare as prepare_vectors
 
 TEXT_FIELD = "text"  # the metadata field that gets a full-text index; every other field is an exact-match tag
 _WORD = re.compile(r"\w+")
@@ -60,7 +60,7 @@ class VectorDB(Protocol):
     database says which index it really built. Positions are row numbers in insertion order."""
 
     name: str
-    metric: str
+    similarity: str
 
     def add(self, vectors: np.ndarray, ids: list[str] | None = None, metadata: list[dict] | None = None) -> None: ...
 
@@ -73,18 +73,44 @@ class VectorDB(Protocol):
     def close(self) -> None: ...
 
 
-def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, not '{metric}'")
-    return metric
+class DatabaseRows:
+    """What every backend's add() shares: vectors prepared for the similarity, metadata checked, its fields
+    fixed by the first add (when the backend creates its collection, table or index), rows numbered in
+    insertion order. A backend implements `_create(dim)` (called once), `_insert(vectors, metadata, first_row)`
+    and, when it must build or wait for its index after inserting, `_after_insert()`."""
+
+    similarity: str
+    count: int = 0
+    fields: list[str]
+    created: bool = False
+
+    def add(self, vectors: np.ndarray, ids: list[str] | None = None, metadata: list[dict] | None = None) -> None:
+        vectors = prepare(vectors, self.similarity)
+        metadata = check_metadata(metadata, len(vectors))
+        if not self.created:
+            self.fields = metadata_fields(metadata)
+            self._create(vectors.shape[1])
+            self.created = True
+        self._insert(vectors, metadata, self.count)
+        self.count += len(vectors)
+        self._after_insert()
+
+    def _create(self, dim: int) -> None:
+        raise NotImplementedError
+
+    def _insert(self, vectors: np.ndarray, metadata: list[dict], first_row: int) -> None:
+        raise NotImplementedError
+
+    def _after_insert(self) -> None:
+        pass
 
 
-def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """float32, C-contiguous; unit length for cosine so backends that only know L2/IP still rank by cosine."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D array, got shape {vectors.shape}")
-    return normalize(vectors) if metric == "cosine" else vectors
+def prepare(vectors: np.ndarray, similarity: str) -> np.ndarray:
+    """Unit length for cosine so backends that only know L2/IP still rank by cosine (embedscope.index.prepare),
+    after checking the array is a matrix: a database would store a wrong shape without a word."""
+    if np.ndim(vectors) != 2:
+        raise ValueError(f"vectors must be a 2-D array, got shape {np.shape(vectors)}")
+    return prepare_vectors(vectors, similarity)
 
 
 def search_text(text: str) -> str:
@@ -110,7 +136,7 @@ def metadata_fields(metadata: list[dict]) -> list[str]:
     return list(fields)
 
 
-def distance_to_score(distance: np.ndarray, metric: str, kind: str) -> np.ndarray:
+def distance_to_score(distance: np.ndarray, similarity: str, kind: str) -> np.ndarray:
     """Turn what a database returns into our score (higher is better).
 
     kind says what the database returned: 'cosine_distance' (1 - cos), 'ip_distance' (1 - ip), 'neg_ip' (-ip),

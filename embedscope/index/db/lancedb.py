@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 
 from embedscope.index.db.base import (
-    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, like_word, metadata_fields, pack_results, prepare,
+    TEXT_FIELD, DatabaseRows, Filter, check_similarity, distance_to_score, like_word, pack_results, prepare,
     sql_literal,
 )
 from embedscope.index.registry import register
@@ -21,17 +21,17 @@ _INDEXES = {"IVF_FLAT": "IvfFlat", "IVF_PQ": "IvfPq", "IVF_SQ": "IvfSq", "IVF_HN
             "IVF_HNSW_FLAT": "IvfHnswFlat"}
 
 
-class LanceDBIndex:
-    def __init__(self, metric: str = "cosine", index_type: str = "flat", path: str | None = None):
+class LanceDBIndex(DatabaseRows):
+    def __init__(self, similarity: str = "cosine", index_type: str = "flat", path: str | None = None):
         try:
             import lancedb
         except ImportError as e:
             raise ValueError("--index lancedb needs LanceDB: pip install lancedb") from e
-        self.metric = check_metric(metric)
+        self.similarity = check_similarity(similarity)
         self.index_type = index_type.upper() if index_type else "FLAT"
         if self.index_type != "FLAT" and self.index_type not in _INDEXES:
             raise ValueError(f"lancedb index type must be flat or one of {', '.join(_INDEXES)}, not '{index_type}'")
-        self.name = f"lancedb-{self.index_type.lower()}-{metric}"
+        self.name = f"lancedb-{self.index_type.lower()}-{similarity}"
         self._own_dir = path is None
         self.path = path or tempfile.mkdtemp(prefix="embedscope-lancedb-")
         if self._own_dir:  # removed on close(), or when the index is dropped without one (e.g. by `run`)
@@ -41,14 +41,13 @@ class LanceDBIndex:
         self.count = 0
         self.fields: list[str] = []
 
-    def add(self, vectors, ids=None, metadata=None) -> None:
+    def _create(self, dim: int) -> None:
+        pass  # the table is created with its first batch (LanceDB takes its schema from the data)
+
+    def _insert(self, vectors, metadata, first_row: int) -> None:
         import pyarrow as pa
 
-        vectors = prepare(vectors, self.metric)
-        metadata = check_metadata(metadata, len(vectors))
-        if self.table is None:
-            self.fields = metadata_fields(metadata)
-        columns = {"row": np.arange(self.count, self.count + len(vectors), dtype=np.int64),
+        columns = {"row": np.arange(first_row, first_row + len(vectors), dtype=np.int64),
                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])}
         for key in self.fields:
             columns[key] = pa.array([row.get(key, "") for row in metadata], type=pa.string())
@@ -57,11 +56,12 @@ class LanceDBIndex:
             self.table = self.db.create_table("docs", batch)
         else:
             self.table.add(batch)
-        self.count += len(vectors)
+
+    def _after_insert(self) -> None:
         if self.index_type != "FLAT":
             import lancedb.index
 
-            config = getattr(lancedb.index, _INDEXES[self.index_type])(distance_type=_DISTANCE[self.metric])
+            config = getattr(lancedb.index, _INDEXES[self.index_type])(distance_type=_DISTANCE[self.similarity])
             self.table.create_index("vector", config=config, replace=True)
 
     def _where(self, filter: Filter | None) -> str | None:
@@ -72,10 +72,10 @@ class LanceDBIndex:
         return " AND ".join(clauses)
 
     def search(self, queries, k, filter: Filter | None = None):
-        queries = prepare(queries, self.metric)
+        queries = prepare(queries, self.similarity)
         if self.table is None or self.count == 0:
             return pack_results([[] for _ in queries], k)
-        query = (self.table.search(queries, vector_column_name="vector").distance_type(_DISTANCE[self.metric])
+        query = (self.table.search(queries, vector_column_name="vector").distance_type(_DISTANCE[self.similarity])
                  .limit(k).select(["row", "_distance"]))
         where = self._where(filter)
         if where:
@@ -83,7 +83,7 @@ class LanceDBIndex:
         result = query.to_arrow()
         qi = result["query_index"].to_numpy() if "query_index" in result.column_names else np.zeros(len(result), int)
         rows = result["row"].to_numpy()
-        scores = distance_to_score(result["_distance"].to_numpy(), self.metric, _RETURNS[self.metric])
+        scores = distance_to_score(result["_distance"].to_numpy(), self.similarity, _RETURNS[self.similarity])
         hits: list[list[tuple[int, float]]] = [[] for _ in queries]
         for q, r, s in zip(qi, rows, scores):
             hits[q].append((int(r), float(s)))
@@ -105,5 +105,5 @@ class LanceDBIndex:
 
 
 @register("lancedb")
-def build(rest: str, metric: str) -> LanceDBIndex:
-    return LanceDBIndex(metric=metric, index_type=rest or "flat")
+def build(rest: str, similarity: str) -> LanceDBIndex:
+    return LanceDBIndex(similarity=similarity, index_type=rest or "flat")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from embedscope.index.db.base import (
-    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, like_word, metadata_fields, pack_results, prepare,
+    TEXT_FIELD, DatabaseRows, Filter, check_similarity, distance_to_score, like_word, pack_results, prepare,
 )
 from embedscope.index.registry import register
 
@@ -25,15 +25,15 @@ _BUILD = {"HNSW": {"M": 16, "efConstruction": 100}, "IVF_FLAT": {"nlist": 64}, "
 COLLECTION = "docs"
 
 
-class MilvusIndex:
-    def __init__(self, metric: str = "cosine", uri: str | None = None, index_type: str = "HNSW", ef: int = 128,
+class MilvusIndex(DatabaseRows):
+    def __init__(self, similarity: str = "cosine", uri: str | None = None, index_type: str = "HNSW", ef: int = 128,
                  batch: int = 1000):
         try:
             from pymilvus import MilvusClient
         except ImportError as e:
             raise ValueError("--index milvus needs pymilvus (and milvus-lite for milvus-lite): "
                              "pip install pymilvus milvus-lite") from e
-        self.metric = check_metric(metric)
+        self.similarity = check_similarity(similarity)
         self.index_type = (index_type or "HNSW").upper()
         self.ef, self.batch = ef, batch
         self.lite = uri is None
@@ -41,13 +41,13 @@ class MilvusIndex:
         if self._tmp:  # removed on close(), or when the index is dropped without one (e.g. by `run`)
             weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
         self.uri = str(Path(self._tmp) / "milvus.db") if self.lite else uri
-        self.name = f"{'milvus-lite' if self.lite else 'milvus'}-{self.index_type.lower()}-{metric}"
+        self.name = f"{'milvus-lite' if self.lite else 'milvus'}-{self.index_type.lower()}-{similarity}"
         self.client = MilvusClient(uri=self.uri)
         self.count = 0
         self.fields: list[str] = []
         self.created = False
 
-    def _create(self, dim: int, fields: list[str]) -> None:
+    def _create(self, dim: int) -> None:
         from pymilvus import DataType, MilvusClient
 
         if self.client.has_collection(COLLECTION):
@@ -55,23 +55,18 @@ class MilvusIndex:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        for key in fields:
+        for key in self.fields:
             schema.add_field(key, DataType.VARCHAR, max_length=65535)
         self.client.create_collection(COLLECTION, schema=schema)
-        self.created = True
 
-    def add(self, vectors, ids=None, metadata=None) -> None:
-        vectors = prepare(vectors, self.metric)
-        metadata = check_metadata(metadata, len(vectors))
-        if not self.created:
-            self.fields = metadata_fields(metadata)
-            self._create(vectors.shape[1], self.fields)
+    def _insert(self, vectors, metadata, first_row: int) -> None:
         for start in range(0, len(vectors), self.batch):
-            rows = [{"row": self.count + start + i, "vector": vectors[start + i].tolist(),
+            rows = [{"row": first_row + start + i, "vector": vectors[start + i].tolist(),
                      **{key: metadata[start + i].get(key, "") for key in self.fields}}
                     for i in range(min(self.batch, len(vectors) - start))]
             self.client.insert(COLLECTION, rows)
-        self.count += len(vectors)
+
+    def _after_insert(self) -> None:
         self.client.flush(COLLECTION)
         self._build_index()
 
@@ -80,7 +75,7 @@ class MilvusIndex:
         for name in self.client.list_indexes(COLLECTION, field_name="vector"):
             self.client.drop_index(COLLECTION, name)
         params = self.client.prepare_index_params()
-        params.add_index(field_name="vector", index_type=self.index_type, metric_type=_METRIC[self.metric],
+        params.add_index(field_name="vector", index_type=self.index_type, metric_type=_METRIC[self.similarity],
                          params=_BUILD.get(self.index_type, {}))
         self.client.create_index(COLLECTION, params, sync=True)
         self.client.load_collection(COLLECTION)
@@ -94,10 +89,10 @@ class MilvusIndex:
         return " and ".join(clauses)
 
     def search(self, queries, k, filter: Filter | None = None):
-        queries = prepare(queries, self.metric)
+        queries = prepare(queries, self.similarity)
         if not self.created:
             return pack_results([[] for _ in queries], k)
-        params = {"metric_type": _METRIC[self.metric], "params": {"ef": max(self.ef, k), "nprobe": 16}}
+        params = {"metric_type": _METRIC[self.similarity], "params": {"ef": max(self.ef, k), "nprobe": 16}}
         expr = self._expr(filter)
         hits = []
         for start in range(0, len(queries), 100):
@@ -105,8 +100,8 @@ class MilvusIndex:
                                        search_params=params, output_fields=[], anns_field="vector")
             for per_query in found:
                 ids = [int(h.get("row", h.get("id"))) for h in per_query]
-                scores = distance_to_score(np.array([h["distance"] for h in per_query]), self.metric,
-                                           _RETURNS[self.metric])
+                scores = distance_to_score(np.array([h["distance"] for h in per_query]), self.similarity,
+                                           _RETURNS[self.similarity])
                 hits.append(list(zip(ids, scores.tolist())))
         return pack_results(hits, k)
 
@@ -145,16 +140,16 @@ def _version(client) -> str:
 
 
 @register("milvus-lite")
-def build_lite(rest: str, metric: str) -> MilvusIndex:
-    return MilvusIndex(metric=metric, index_type=rest or "HNSW")
+def build_lite(rest: str, similarity: str) -> MilvusIndex:
+    return MilvusIndex(similarity=similarity, index_type=rest or "HNSW")
 
 
 @register("milvus")
-def build_server(rest: str, metric: str) -> MilvusIndex:
+def build_server(rest: str, similarity: str) -> MilvusIndex:
     """`milvus:HOST:PORT[:INDEX]`; the address is required so nothing is ever sent anywhere by default."""
     parts = rest.split(":") if rest else []
     if len(parts) < 2 or not parts[1].isdigit():
         raise ValueError(f"milvus spec must be milvus:HOST:PORT[:INDEX], e.g. milvus:127.0.0.1:19530, not 'milvus:{rest}'")
     host, port = parts[0], parts[1]
     index_type = parts[2] if len(parts) > 2 else "HNSW"
-    return MilvusIndex(metric=metric, uri=f"http://{host}:{port}", index_type=index_type)
+    return MilvusIndex(similarity=similarity, uri=f"http://{host}:{port}", index_type=index_type)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from embedscope.index.db.base import (
-    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, like_word, metadata_fields, pack_results, prepare,
+    TEXT_FIELD, DatabaseRows, Filter, check_similarity, distance_to_score, like_word, pack_results, prepare,
 )
 from embedscope.index.registry import register
 
@@ -22,19 +22,19 @@ _RETURNS = {"cosine": "cosine_distance", "dot": "neg_ip", "l2": "l2"}  # <#> is 
 TABLE = "embedscope_docs"
 
 
-class PgvectorIndex:
-    def __init__(self, metric: str = "cosine", index_type: str = "hnsw", dsn: str | None = None,
+class PgvectorIndex(DatabaseRows):
+    def __init__(self, similarity: str = "cosine", index_type: str = "hnsw", dsn: str | None = None,
                  ef_search: int = 128):
         try:
             import psycopg
             from pgvector.psycopg import register_vector
         except ImportError as e:
             raise ValueError("--index pgvector needs: pip install 'psycopg[binary]' pgvector pgserver") from e
-        self.metric = check_metric(metric)
+        self.similarity = check_similarity(similarity)
         self.index_type = (index_type or "hnsw").lower()
         if self.index_type not in ("hnsw", "ivfflat", "flat"):
             raise ValueError(f"pgvector index type must be hnsw, ivfflat or flat, not '{index_type}'")
-        self.name = f"pgvector-{self.index_type}-{metric}"
+        self.name = f"pgvector-{self.index_type}-{similarity}"
         self.ef_search = ef_search
         self.server = None
         dsn = dsn or os.environ.get("EMBEDSCOPE_PG_DSN")
@@ -51,29 +51,27 @@ class PgvectorIndex:
         self.created = False
         self._plan = ""
 
-    def add(self, vectors, ids=None, metadata=None) -> None:
-        vectors = prepare(vectors, self.metric)
-        metadata = check_metadata(metadata, len(vectors))
-        if not self.created:
-            self.fields = metadata_fields(metadata)
-            columns = "".join(f", {key} text" for key in self.fields)
-            self.conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            self.conn.execute(f"CREATE TABLE {TABLE} (row bigint PRIMARY KEY, embedding vector({vectors.shape[1]}){columns})")
-            self.created = True
+    def _create(self, dim: int) -> None:
+        columns = "".join(f", {key} text" for key in self.fields)
+        self.conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        self.conn.execute(f"CREATE TABLE {TABLE} (row bigint PRIMARY KEY, embedding vector({dim}){columns})")
+
+    def _insert(self, vectors, metadata, first_row: int) -> None:
         names = ", ".join(["row", "embedding", *self.fields])
         with self.conn.cursor() as cur, cur.copy(f"COPY {TABLE} ({names}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "vector", *["text"] * len(self.fields)])
             for i, vector in enumerate(vectors):
-                copy.write_row([self.count + i, vector, *(metadata[i].get(key, "") for key in self.fields)])
-        self.count += len(vectors)
+                copy.write_row([first_row + i, vector, *(metadata[i].get(key, "") for key in self.fields)])
+
+    def _after_insert(self) -> None:
         self.conn.execute(f"DROP INDEX IF EXISTS {TABLE}_embedding")
         if self.index_type == "hnsw":
-            self.conn.execute(f"CREATE INDEX {TABLE}_embedding ON {TABLE} USING hnsw (embedding {_OPCLASS[self.metric]}) "
+            self.conn.execute(f"CREATE INDEX {TABLE}_embedding ON {TABLE} USING hnsw (embedding {_OPCLASS[self.similarity]}) "
                               "WITH (m = 16, ef_construction = 100)")
         elif self.index_type == "ivfflat":
             lists = max(1, int(np.sqrt(self.count)))
             self.conn.execute(f"CREATE INDEX {TABLE}_embedding ON {TABLE} USING ivfflat "
-                              f"(embedding {_OPCLASS[self.metric]}) WITH (lists = {lists})")
+                              f"(embedding {_OPCLASS[self.similarity]}) WITH (lists = {lists})")
         self.conn.execute(f"ANALYZE {TABLE}")
 
     def _sql(self, k: int, filter: Filter | None) -> tuple[str, list]:
@@ -86,12 +84,12 @@ class PgvectorIndex:
                 where.append(f"{TEXT_FIELD} LIKE %s")
                 params.append(like_word(word))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = (f"SELECT row, embedding {_OPERATOR[self.metric]} %s AS distance FROM {TABLE}{clause} "
+        sql = (f"SELECT row, embedding {_OPERATOR[self.similarity]} %s AS distance FROM {TABLE}{clause} "
                f"ORDER BY distance LIMIT {int(k)}")
         return sql, params
 
     def search(self, queries, k, filter: Filter | None = None):
-        queries = prepare(queries, self.metric)
+        queries = prepare(queries, self.similarity)
         if not self.created:
             return pack_results([[] for _ in queries], k)
         sql, params = self._sql(k, filter)
@@ -108,7 +106,7 @@ class PgvectorIndex:
             for q in queries:
                 cur.execute(sql, [q, *params])
                 rows = cur.fetchall()
-                scores = distance_to_score(np.array([r[1] for r in rows]), self.metric, _RETURNS[self.metric])
+                scores = distance_to_score(np.array([r[1] for r in rows]), self.similarity, _RETURNS[self.similarity])
                 hits.append([(int(r[0]), float(s)) for r, s in zip(rows, scores)])
         return pack_results(hits, k)
 
@@ -139,5 +137,5 @@ class PgvectorIndex:
 
 
 @register("pgvector")
-def build(rest: str, metric: str) -> PgvectorIndex:
-    return PgvectorIndex(metric=metric, index_type=rest or "hnsw")
+def build(rest: str, similarity: str) -> PgvectorIndex:
+    return PgvectorIndex(similarity=similarity, index_type=rest or "hnsw")

@@ -11,26 +11,26 @@ import weakref
 import numpy as np
 
 from embedscope.index.db.base import (
-    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, metadata_fields, pack_results, prepare,
+    TEXT_FIELD, DatabaseRows, Filter, check_similarity, distance_to_score, pack_results, prepare,
 )
 from embedscope.index.registry import register
 
 _RETURNS = {"cosine": "similarity", "dot": "similarity", "l2": "l2"}  # Qdrant's Euclid score is the distance
 
 
-class QdrantIndex:
-    def __init__(self, metric: str = "cosine", index_type: str = "hnsw", path: str | None = None,
+class QdrantIndex(DatabaseRows):
+    def __init__(self, similarity: str = "cosine", index_type: str = "hnsw", path: str | None = None,
                  m: int = 16, ef_construct: int = 100, hnsw_ef: int = 128, batch: int = 512):
         try:
             import qdrant_edge as qe
         except ImportError as e:
             raise ValueError("--index qdrant needs Qdrant Edge: pip install qdrant-edge-py") from e
         self.qe = qe
-        self.metric = check_metric(metric)
+        self.similarity = check_similarity(similarity)
         self.index_type = (index_type or "hnsw").lower()
         if self.index_type not in ("hnsw", "flat"):
             raise ValueError(f"qdrant index type must be hnsw or flat, not '{index_type}'")
-        self.name = f"qdrant-{self.index_type}-{metric}"
+        self.name = f"qdrant-{self.index_type}-{similarity}"
         self.m, self.ef_construct, self.hnsw_ef, self.batch = m, ef_construct, hnsw_ef, batch
         self._own_dir = path is None
         self.path = path or tempfile.mkdtemp(prefix="embedscope-qdrant-")
@@ -42,7 +42,7 @@ class QdrantIndex:
 
     def _create(self, dim: int) -> None:
         qe = self.qe
-        distance = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}[self.metric]
+        distance = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}[self.similarity]
         # indexing_threshold=1 KB: build the HNSW graph even for small collections, so what we score is HNSW;
         # full_scan_threshold=1 KB: and do not let the planner quietly fall back to a full scan below ~10k vectors.
         config = qe.EdgeConfig(
@@ -51,23 +51,19 @@ class QdrantIndex:
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1 if self.index_type == "hnsw" else 10**9),
         )
         self.shard = qe.EdgeShard.create(self.path, config)
+        for key in self.fields:
+            schema = (qe.TextIndexParams(tokenizer=qe.TokenizerType.Whitespace, lowercase=True)
+                      if key == TEXT_FIELD else qe.PayloadSchemaType.Keyword)
+            self.shard.update(qe.UpdateOperation.create_field_index(key, schema))
 
-    def add(self, vectors, ids=None, metadata=None) -> None:
+    def _insert(self, vectors, metadata, first_row: int) -> None:
         qe = self.qe
-        vectors = prepare(vectors, self.metric)
-        metadata = check_metadata(metadata, len(vectors))
-        if self.shard is None:
-            self._create(vectors.shape[1])
-            self.fields = metadata_fields(metadata)
-            for key in self.fields:
-                schema = (qe.TextIndexParams(tokenizer=qe.TokenizerType.Whitespace, lowercase=True)
-                          if key == TEXT_FIELD else qe.PayloadSchemaType.Keyword)
-                self.shard.update(qe.UpdateOperation.create_field_index(key, schema))
         for start in range(0, len(vectors), self.batch):
-            points = [qe.Point(self.count + start + i, vectors[start + i].tolist(), metadata[start + i])
+            points = [qe.Point(first_row + start + i, vectors[start + i].tolist(), metadata[start + i])
                       for i in range(min(self.batch, len(vectors) - start))]
             self.shard.update(qe.UpdateOperation.upsert_points(points))
-        self.count += len(vectors)
+
+    def _after_insert(self) -> None:
         self.shard.optimize()  # blocks until segments are merged and indexed: part of the load time we report
 
     def _filter(self, filter: Filter | None):
@@ -80,7 +76,7 @@ class QdrantIndex:
 
     def search(self, queries, k, filter: Filter | None = None):
         qe = self.qe
-        queries = prepare(queries, self.metric)
+        queries = prepare(queries, self.similarity)
         if self.shard is None:
             return pack_results([[] for _ in queries], k)
         params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, k), exact=self.index_type == "flat")
@@ -90,7 +86,7 @@ class QdrantIndex:
         hits = []
         for start in range(0, len(requests), 64):
             for points in self.shard.query_batch(qe.QueryBatchRequest(requests[start : start + 64])):
-                scores = distance_to_score(np.array([p.score for p in points]), self.metric, _RETURNS[self.metric])
+                scores = distance_to_score(np.array([p.score for p in points]), self.similarity, _RETURNS[self.similarity])
                 hits.append([(int(p.id), float(s)) for p, s in zip(points, scores)])
         return pack_results(hits, k)
 
@@ -116,5 +112,5 @@ class QdrantIndex:
 
 
 @register("qdrant")
-def build(rest: str, metric: str) -> QdrantIndex:
-    return QdrantIndex(metric=metric, index_type=rest or "hnsw")
+def build(rest: str, similarity: str) -> QdrantIndex:
+    return QdrantIndex(similarity=similarity, index_type=rest or "hnsw")

