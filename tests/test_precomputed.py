@@ -28,7 +28,7 @@ def write_jsonl(path, ids, vectors, id_column="_id", vector_column="emb"):
 
 
 def test_precomputed_file_scores_exactly_like_the_model_that_made_it(scifact_small, static_model, session_cache,
-                                                                     tmp_path, capsys):
+                                                                     tmp_path, caplog):
     dataset = scifact_small
     dense = DenseRetriever(static_model, session_cache)
     docs, queries, _ = dense.embed(dataset)
@@ -44,12 +44,12 @@ def test_precomputed_file_scores_exactly_like_the_model_that_made_it(scifact_sma
 
     model = load_model(f"precomputed:{tmp_path / 'corpus.parquet'}?vector_column=emb_static"
                        f"&queries={tmp_path / 'queries.jsonl.gz'}")
-    run = model.retrieve(dataset, 100)
+    run = DenseRetriever(model).retrieve(dataset, 100)  # searched like any dense model
     got = evaluate(dataset.qrels, run, ["ndcg@10", "recall@100"]).mean
     assert got == pytest.approx(reference, abs=1e-9)
     assert model.dim == docs.shape[1]
-    assert run.meta["vectors"]["unknown_ids"] == {"corpus": 2, "queries": 0}
-    assert "2 ids are not in the corpus" in capsys.readouterr().err and model.warnings
+    assert run.meta["embedding"]["vectors"]["unknown_ids"] == {"corpus": 2, "queries": 0}
+    assert "2 ids are not in the corpus" in caplog.text and model.warnings
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_parquet_errors_name_file_and_row(tmp_path, small):
         load_model(f"precomputed:{tmp_path / 'c.parquet'}?vector_column=embedding&queries={tmp_path / 'q.jsonl'}")
     model = load_model(spec_for(tmp_path, "c.parquet"))
     with pytest.raises(DataError, match=r"c.parquet: 2 of 4 corpus ids have no vector, e.g. 'd2', 'd3'"):
-        model.retrieve(small, 10)
+        DenseRetriever(model).retrieve(small, 10)
 
 
 def test_missing_queries_option_and_dimension_mismatch_are_clear(tmp_path, small):
@@ -99,5 +99,5 @@ def test_missing_queries_option_and_dimension_mismatch_are_clear(tmp_path, small
     with pytest.raises(DataError, match="query vectors have 3 dimensions"):
         load_model(spec_for(tmp_path, "c.parquet"))
     write_parquet(tmp_path / "c.parquet", ["d0", "d1", "d2", "d3"], np.eye(4)[:, :3])
-    run = load_model(spec_for(tmp_path, "c.parquet")).retrieve(small, 2)
+    run = DenseRetriever(load_model(spec_for(tmp_path, "c.parquet"))).retrieve(small, 2)
     assert run.ranked("q1", 1)[0][0] == "d0"  # query [1,0,0] is closest to d0

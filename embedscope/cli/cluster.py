@@ -28,7 +28,6 @@ import click
 def command(data, split, model_spec, method, k_text, min_cluster_size, projection, labels, metric, max_queries,
             max_docs, seed, output, run_dir, cache):
     """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML)."""
-    from embedscope.cache import EmbeddingCache
     from embedscope.data import load
     from embedscope.clusters import hdbscan, kmeans_sweep, label_agreement, metric_by_cluster, parse_ks, project
     from embedscope.clusters.plot import plot_data, write_plot
@@ -36,14 +35,13 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     from embedscope.models import load_model
     from embedscope.report import new_run_dir
     from embedscope.report.outputs import safe_name
-    from embedscope.runs.dense import DenseRetriever
+    from embedscope.runs.context import RetrievalContext
+    from embedscope.runs.dense import DenseRetriever, dense_vectors
 
     dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     model = load_model(model_spec)
-    if not hasattr(model, "encode_documents"):
-        raise click.BadParameter(f"'{model_spec}' is not an embedding model", param_hint="--model")
-    dense = DenseRetriever(model, EmbeddingCache(cache))
-    docs, queries, _ = dense.embed(dataset)
+    context = RetrievalContext(cache)
+    docs, queries, _ = dense_vectors(model, dataset, context)
     clustering = (kmeans_sweep(docs, parse_ks(k_text), seed) if method == "kmeans"
                   else hdbscan(docs, min_cluster_size=min_cluster_size, seed=seed))
     report = {"model": model.name, "method": method, "clusters": clustering.n_clusters,
@@ -55,7 +53,7 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
         query_clusters = dict(zip(dataset.query_ids, clustering.assign(queries, 1)[:, 0].tolist()))
     if dataset.has_qrels and query_clusters:
         metric = canonical(metric)
-        evaluation = evaluate(dataset.qrels, dense.retrieve(dataset, 100), [metric])
+        evaluation = evaluate(dataset.qrels, DenseRetriever(model, context).retrieve(dataset, 100), [metric])
         report[f"{metric}_by_cluster"] = metric_by_cluster(evaluation.per_query[metric], query_clusters)
         report[metric] = evaluation.mean[metric]
     if labels:

@@ -6,6 +6,8 @@ Later `embedscope run` with the same model and cache finds every vector cached a
 
 from __future__ import annotations
 
+import re
+
 import click
 
 
@@ -27,9 +29,14 @@ import click
 @click.option("--max-docs", type=click.IntRange(min=1), help="Embed only the first N documents.")
 @click.option("--max-shards", type=click.IntRange(min=1), help="Stop after N shards (run again to continue).")
 @click.option("--no-queries", is_flag=True, help="Embed documents only.")
+@click.option("--export", "export_docs", type=click.Path(dir_okay=False),
+              help="Also write the document vectors to this Parquet file (a column per model: run again with another "
+                   "model to add its column), for use as precomputed:FILE.")
+@click.option("--export-queries", type=click.Path(dir_okay=False), help="The same for the query vectors.")
+@click.option("--column", help="Vector column name in the exported files [emb_ + the model's name].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(data, split, spec, engine, workers, address, gpus_per_worker, cache, shard_size, max_docs, max_shards,
-            no_queries, quiet) -> None:
+            no_queries, export_docs, export_queries, column, quiet) -> None:
     """Embed a corpus into the cache, resumably, on one machine or a cluster."""
     from embedscope import progress
     from embedscope.cache import EmbeddingCache
@@ -61,3 +68,18 @@ def command(data, split, spec, engine, workers, address, gpus_per_worker, cache,
         click.echo(f"{left:,} texts left: run the same command again to continue", err=True)
     else:
         click.echo(f"cache complete: {store.root / report.fingerprint}")
+    exports = [(path, role, ids, role_texts) for path, role, ids, role_texts in (
+        (export_docs, "document", dataset.doc_ids[: len(documents)], documents),
+        (export_queries, "query", dataset.query_ids, dataset.query_texts)) if path]
+    if exports and left:
+        raise click.UsageError("the cache is not complete yet: run the command again before exporting")
+    for path, role, ids, role_texts in exports:
+        import numpy as np
+
+        from embedscope.cache import text_key
+        from embedscope.models.precomputed import write_vectors
+
+        cached = store.load(report.fingerprint, role)
+        name = column or "emb_" + re.sub(r"[^A-Za-z0-9_]+", "_", spec.split("?")[0]).strip("_")
+        write_vectors(path, ids, np.stack([cached[text_key(t)] for t in role_texts]), name)
+        click.echo(f"{role} vectors written to {path}, column {name}", err=True)

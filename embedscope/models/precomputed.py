@@ -1,7 +1,7 @@
 """Vectors computed elsewhere: a Parquet or JSONL file with an id column and one vector column per model.
 
   precomputed:corpus.parquet?vector_column=emb_minilm&queries=queries.parquet
-  precomputed:corpus.jsonl.gz?id_column=_id&vector_column=embedding&queries=q.jsonl&metric=dot
+  precomputed:corpus.jsonl.gz?id_column=_id&vector_column=embedding&queries=q.jsonl
 
 Vectors are matched to the dataset by id, never by row order. The files are checked before any search: every
 row the same dimension, every value finite, no id twice, every corpus and query id present. Ids in the file that
@@ -10,18 +10,17 @@ the dataset lacks (a file for the full corpus, a subset being evaluated) are cou
 
 from __future__ import annotations
 
-import sys
-import time
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from embedscope.data import DataError
 from embedscope.data.readers import iter_jsonl
-from embedscope.index import build_index
 from embedscope.models import register
 from embedscope.models.base import folder_fingerprint
-from embedscope.runs.run import Run
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = 5  # ids shown in a message about missing or unknown ids
 
@@ -120,7 +119,13 @@ class VectorFile:
 
 
 class PrecomputedVectors:
-    """A Retriever over vectors from files: aligns them to the dataset by id, then searches like any dense model."""
+    """Vectors from files, aligned to the dataset by id: an embedder whose vectors already exist. Wherever
+    vectors are used (run with any index, cluster, cluster-filter, sweeps, db-bench, pipelines) it stands in
+    for a model; `vectors(dataset)` takes the place of encoding.
+
+    Searched with the run's --index and --similarity, unless the spec sets its own (`index=`, `similarity=`;
+    `metric=` is the old name of `similarity=`): those then apply to this model alone, and the run records them.
+    """
 
     def __init__(
         self,
@@ -132,8 +137,9 @@ class PrecomputedVectors:
         query_id_column: str | None = None,
         query_vector_column: str | None = None,
         name: str | None = None,
-        index: str = "exact",
-        metric: str = "cosine",
+        index: str | None = None,
+        similarity: str | None = None,
+        metric: str | None = None,
     ):
         if not queries:
             raise ValueError(f"precomputed:{path} needs query vectors too: add queries=PATH "
@@ -145,9 +151,10 @@ class PrecomputedVectors:
             raise DataError(queries, f"query vectors have {self.queries.vectors.shape[1]} dimensions, "
                                      f"document vectors in {path} have {self.documents.vectors.shape[1]}")
         self.name = name or f"{Path(path).name.split('.')[0]}:{vector_column}"
-        self.index_spec = index
-        self.metric = metric
         self.warnings: list[str] = []
+        # Search settings of this model's own, over the run's (embedscope.runs.dense reads them).
+        self.search_settings = {key: value for key, value in (("index", index), ("similarity", similarity or metric))
+                                if value is not None}
 
     @property
     def dim(self) -> int:
@@ -157,33 +164,23 @@ class PrecomputedVectors:
         return folder_fingerprint(self.documents.path, self.documents.vector_column, str(self.queries.path),
                                   self.queries.vector_column)
 
-    def retrieve(self, dataset, k: int) -> Run:
+    def vectors(self, dataset) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(document vectors, query vectors, stats) in the dataset's order; ids the dataset lacks are left out
+        and reported once."""
         docs, unknown_docs = self.documents.aligned(dataset.doc_ids, "corpus")
         queries, unknown_queries = self.queries.aligned(dataset.query_ids, "query")
         for file, unknown, what in ((self.documents, unknown_docs, "corpus"), (self.queries, unknown_queries, "query")):
             if unknown:
                 message = (f"{file.path}: {len(unknown)} ids are not in the {what} of {dataset.name} and were left "
                            f"out, e.g. {', '.join(map(repr, unknown[:EXAMPLES]))}")
-                print(f"warning: {message}", file=sys.stderr)
-                self.warnings.append(message)
-        started = time.perf_counter()
-        index = build_index(self.index_spec, self.metric)
-        index.add(docs)
-        built = time.perf_counter()
-        scores, positions = index.search(queries, min(k, len(docs)))
-        searched = time.perf_counter()
-        meta = {
-            "kind": "precomputed",
-            "dim": self.dim,
-            "index": getattr(index, "name", self.index_spec),
-            "similarity": self.metric,
-            "index_seconds": built - started,
-            "search_seconds": searched - built,
-            "vectors": {"documents": str(self.documents.path), "queries": str(self.queries.path),
-                        "vector_column": self.documents.vector_column,
-                        "unknown_ids": {"corpus": len(unknown_docs), "queries": len(unknown_queries)}},
-        }
-        return Run.from_topk(self.name, dataset.query_ids, dataset.doc_ids, scores, positions, meta=meta)
+                if message not in self.warnings:
+                    log.warning(message)
+                    self.warnings.append(message)
+        stats = {"vectors": {"documents": str(self.documents.path), "queries": str(self.queries.path),
+                                 "vector_column": self.documents.vector_column,
+                                 "unknown_ids": {"corpus": len(unknown_docs), "queries": len(unknown_queries)}},
+                 "fingerprint": self.fingerprint()}
+        return docs, queries, stats
 
 
 @register("precomputed")
@@ -191,3 +188,31 @@ def _precomputed(target: str | None = None, **options):
     if not target:
         raise ValueError("precomputed needs a file, e.g. precomputed:vectors.parquet?vector_column=emb&queries=q.parquet")
     return PrecomputedVectors(target, **options)
+
+
+def write_vectors(path: str | Path, ids: list[str], vectors: np.ndarray, column: str, id_column: str = "_id") -> None:
+    """Write vectors to a Parquet file as the column `column`, keyed by id; a file that exists keeps its other
+    columns (one column per model, as `precomputed:` reads them) and must hold the same ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    column_data = pa.array([row.tolist() for row in np.asarray(vectors, dtype=np.float32)], type=pa.list_(pa.float32()))
+    if path.exists():
+        table = pq.read_table(path)
+        if id_column not in table.column_names:
+            raise DataError(path, f"no column '{id_column}' to add vectors to")
+        have = [str(i) for i in table.column(id_column).to_pylist()]
+        if sorted(have) != sorted(ids):
+            raise DataError(path, f"holds other ids ({len(have):,}) than the vectors to add ({len(ids):,}): "
+                                  "write the new model's vectors to another file")
+        order = {doc_id: i for i, doc_id in enumerate(ids)}
+        column_data = column_data.take(pa.array([order[i] for i in have]))
+        if column in table.column_names:
+            table = table.drop_columns([column])
+        table = table.append_column(column, column_data)
+    else:
+        table = pa.table({id_column: list(ids), column: column_data})
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
