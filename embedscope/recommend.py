@@ -1,10 +1,12 @@
 """Which model to use: the Pareto front of quality vs cost vs latency, and the best model under constraints.
 
-Inputs are a run directory's results.json (quality per model) and perf.json (speed, footprint, cost from
-`embedscope bench --run-dir`). Quality is the run's main metric (e.g. nDCG@10, higher is better); cost is the
-cheapest way found to embed `scale` texts (API price, or the cheapest machine in the price table); latency is
-the measured single-query p95. Every model not chosen gets its reasons: the constraints it breaks, or the
-model that dominates it, or how much quality it gives up against the choice.
+Inputs are a run directory's results.json (quality per model), perf.json (speed, footprint, cost from
+`embedscope bench --run-dir`) and latency.json (single-query retrieval latency that `embedscope recommend`
+measures itself for any model without one: dense, precomputed, BM25 and pipelines alike). Quality is the run's
+main metric (e.g. nDCG@10, higher is better); cost is the cheapest way found to embed `scale` texts (API price,
+or the cheapest machine in the price table; nothing for BM25, which embeds nothing); latency is the measured
+single-query p95. Every model not chosen gets its reasons: the constraints it breaks, why a number is unknown,
+or the model that dominates it, or how much quality it gives up against the choice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Candidate:
     status: str = "candidate"
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    footprint_bytes: int | None = None  # float32 vectors of the corpus: dimension x 4 bytes x documents
+    unknown: dict[str, str] = field(default_factory=dict)  # quantity -> why it is not known
 
     def objectives(self) -> tuple[float, float, float]:
         """(quality, cost, latency) with unknowns as the worst value: a missing measurement never wins."""
@@ -66,27 +70,68 @@ def cheapest(rows: list[dict], name: str, texts: int, min_hours: float) -> tuple
     return best
 
 
+VECTOR_KINDS = ("dense", "precomputed")
+LEXICAL_KINDS = ("lexical", "bm25")
+
+
 def candidates_from(results: Results, perf: dict | None, *, metric: str | None = None, scale: int | None = None,
-                    percentile: str = "p95") -> tuple[list[Candidate], str, int]:
+                    percentile: str = "p95", latency: dict | None = None) -> tuple[list[Candidate], str, int]:
+    """One candidate per model of the run. `latency` is latency.json's {model: {"query_latency_ms": {...}}
+    or {"unknown": reason}}, measured by `embedscope recommend`; it wins over perf.json's encode-only latency."""
     metric = metric or results.main_metric
     perf = perf or {"models": [], "cost": {"rows": []}}
+    latency = latency or {}
     scale = scale or perf.get("dataset", {}).get("documents") or results.dataset.documents or 0
+    documents = results.dataset.documents or 0
     by_name = {m["name"]: m for m in perf.get("models", [])}
-    api_rows = {row["name"]: row for row in perf.get("cost", {}).get("rows", []) if row["kind"] == "api"}
+    rows = perf.get("cost", {}).get("rows", [])
+    api_rows = {row["name"]: row for row in rows if row["kind"] == "api"}
     min_hours = float(perf.get("cost", {}).get("min_billed_hours", 1.0))
+    kinds = {m.name: m.run.kind or "dense" for m in results.models}
     out = []
     for m in results.models:
-        quality = (m.metrics or {}).get(metric)
         measured = by_name.get(m.name, {})
         speed = measured.get("speed") or {}
-        price = cheapest(perf.get("cost", {}).get("rows", []), m.name, scale, min_hours)
+        timed = latency.get(m.name) or measured.get("retrieval") or {}
+        kind = kinds[m.name]
         dim = m.info.dim or speed.get("dim") or (api_rows.get(m.name) or {}).get("dim")
-        out.append(Candidate(
-            name=m.name, quality=quality, cost_usd=price[0] if price else None, cost_option=price[1] if price else None,
-            latency_ms=(speed.get("query_latency_ms") or {}).get(percentile), dim=dim,
-            languages=measured.get("languages") or (api_rows.get(m.name) or {}).get("languages"),
-            dense=(m.run.kind or "dense") == "dense"))
+        c = Candidate(name=m.name, quality=(m.metrics or {}).get(metric), dim=dim,
+                      languages=measured.get("languages") or (api_rows.get(m.name) or {}).get("languages"),
+                      dense=kind in VECTOR_KINDS)
+        if not m.ok:
+            c.unknown["quality"] = f"the model failed in this run: {m.reason}"
+        c.latency_ms = (timed.get("query_latency_ms") or speed.get("query_latency_ms") or {}).get(percentile)
+        if c.latency_ms is None:
+            c.unknown["latency"] = timed.get("unknown") or "latency not measured (the run's dataset was not reloaded)"
+        if c.dense and dim:
+            c.footprint_bytes = int(dim) * 4 * documents
+        _place_cost(c, m, kind, rows, scale, min_hours, kinds)
+        out.append(c)
     return out, metric, scale
+
+
+def _place_cost(c: Candidate, m, kind: str, rows: list[dict], scale: int, min_hours: float, kinds: dict) -> None:
+    """The cheapest way to embed `scale` texts with this model, or why it is not known."""
+    price = cheapest(rows, m.name, scale, min_hours)
+    if price:
+        c.cost_usd, c.cost_option = price
+    elif kind in LEXICAL_KINDS:
+        c.cost_usd, c.cost_option = 0.0, "nothing to embed (lexical index)"
+    elif kind == "precomputed":
+        c.unknown["cost"] = ("embedding cost not known: the vectors were computed elsewhere; add a price-table row "
+                             f"named {m.name} (--prices) to price the model that made them")
+    elif kind in ("hybrid", "rerank", "cluster-filter"):
+        stages = list(m.run.get("stages") or []) + ([m.run.get("first_stage")] if m.run.get("first_stage") else [])
+        parts = [(s, cheapest(rows, s, scale, min_hours)) for s in stages]
+        if stages and all(p or kinds.get(s) in LEXICAL_KINDS for s, p in parts):
+            c.cost_usd = sum(p[0] for _, p in parts if p)
+            c.cost_option = " + ".join(f"{s}: {p[1]}" if p else f"{s}: nothing" for s, p in parts)
+        else:
+            missing = [s for s, p in parts if not p and kinds.get(s) not in LEXICAL_KINDS] or [m.name]
+            c.unknown["cost"] = (f"embedding cost not known: its stage(s) {', '.join(missing)} are not priced "
+                                 "(the cost of a pipeline is the cost of its dense stages)")
+    else:
+        c.unknown["cost"] = "no cost known (not benchmarked with `embedscope bench --run-dir`, not in the price table)"
 
 
 def speaks(languages: list[str] | None, wanted: str) -> bool | None:
@@ -103,12 +148,12 @@ def recommend(candidates: list[Candidate], *, max_latency_ms: float | None = Non
             c.reasons.append("no quality score in results.json (no qrels?)")
         if max_latency_ms is not None:
             if c.latency_ms is None:
-                c.reasons.append("latency not measured (run `embedscope bench --run-dir`)")
+                c.reasons.append(c.unknown.get("latency", "latency not measured"))
             elif c.latency_ms > max_latency_ms:
                 c.reasons.append(f"latency {c.latency_ms:.1f} ms > --max-latency-ms {max_latency_ms:g}")
         if max_cost is not None:
             if c.cost_usd is None:
-                c.reasons.append("no cost known (not benchmarked, not in the price table)")
+                c.reasons.append(c.unknown.get("cost", "no cost known"))
             elif c.cost_usd > max_cost:
                 c.reasons.append(f"cost ${c.cost_usd:,.2f} > --max-cost ${max_cost:,.2f}")
         if max_dim is not None and c.dense:
@@ -122,6 +167,7 @@ def recommend(candidates: list[Candidate], *, max_latency_ms: float | None = Non
                 c.reasons.append(f"languages {', '.join(c.languages)} do not include {language}")
             elif ok is None:
                 c.notes.append(f"model card declares no language: check {language} yourself")
+        c.notes += [why for why in c.unknown.values() if why not in c.reasons]
         if c.reasons:
             c.status = "excluded"
     front = pareto_front(candidates)

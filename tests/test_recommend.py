@@ -106,11 +106,38 @@ def test_recommend_cli(run_dir):
     assert table.exit_code == 0 and "recommended: bm25" in table.output
 
 
-def test_recommend_needs_perf_for_latency(tmp_path):
+def test_recommend_needs_perf_for_cost(tmp_path):
     from click.testing import CliRunner
 
     from embedscope.cli import cli
 
     (tmp_path / "results.json").write_text(json.dumps({"metrics": ["ndcg@10"], "dataset": {"name": "toy"}, "models": []}))
-    result = CliRunner().invoke(cli, ["recommend", str(tmp_path), "--max-latency-ms", "5"])
+    result = CliRunner().invoke(cli, ["recommend", str(tmp_path), "--max-cost", "5"])
     assert result.exit_code != 0 and "embedscope bench --run-dir" in result.output
+
+
+def test_recommend_measures_latency_of_every_kind_itself(synthetic_dir, tmp_path):
+    """BM25 and pipelines have a latency too: recommend times one query at a time for every model without one,
+    and a retriever with no single-query path gets that reason, never a command that cannot help."""
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    models = ["bm25", "tokenlearn", "hybrid:bm25+tokenlearn", "cluster-filter:tokenlearn?clusters=4"]
+    args = ["run", "--data", str(synthetic_dir), "--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "out"), "-q"]
+    result = CliRunner().invoke(cli, args + [a for m in models for a in ("-m", m)])
+    assert result.exit_code == 0, result.output
+    run_dir = next((tmp_path / "out").iterdir())
+    result = CliRunner().invoke(cli, ["recommend", str(run_dir), "--max-latency-ms", "60000", "--json",
+                                      "--latency-queries", "5"])
+    assert result.exit_code == 0, result.output
+    advice = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    for name in ("bm25", "tokenlearn-static-64d", "hybrid-rrf(bm25+tokenlearn-static-64d)"):
+        assert advice[name]["latency_ms"] is not None and advice[name]["latency_ms"] > 0, advice[name]
+    assert advice["bm25"]["cost_usd"] == 0.0 and advice["bm25"]["status"] != "excluded"
+    filtered = advice["tokenlearn-static-64d-clusters4-probe1"]
+    assert filtered["latency_ms"] is None and any("all queries at once" in r for r in filtered["reasons"])
+    reasons = [r for m in advice.values() for r in m["reasons"] + m["notes"]]
+    assert not any("embedscope bench" in r for r in reasons if "latency" in r)
+    timed = json.loads((run_dir / "latency.json").read_text())
+    assert timed["bm25"]["query_latency_ms"]["n"] == 5  # kept for the next call

@@ -16,29 +16,69 @@ import click
 @click.option("--language", help="Language the model must declare (ISO code like en, zh; multilingual models qualify).")
 @click.option("--scale", type=int, help="Texts the budget covers [the run's corpus size].")
 @click.option("--metric", help="Quality metric [the run's main metric].")
+@click.option("--latency-queries", type=int, default=50, show_default=True,
+              help="Single queries timed per model whose latency is not measured yet (0: measure nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
-def command(run_dir, max_latency_ms, max_cost, max_dim, language, scale, metric, as_json):
-    """Pick the best model of a run directory under constraints (needs perf.json from `embedscope bench --run-dir`)."""
-    from embedscope.recommend import candidates_from, recommend
+def command(run_dir, max_latency_ms, max_cost, max_dim, language, scale, metric, latency_queries, as_json):
+    """Pick the best model of a run directory under constraints.
+
+    Latency is measured here for every model that has none yet (dense, precomputed, BM25 and pipelines: one
+    query at a time, from text to top-k) and kept in RUN_DIR/latency.json. Costs come from perf.json
+    (`embedscope bench --run-dir`); BM25 embeds nothing and costs nothing to index.
+    """
     from embedscope.perf.tables import print_recommendation
+    from embedscope.recommend import candidates_from, recommend
     from embedscope.rundir import read_results
 
     results = read_results(run_dir)
     perf_path = Path(run_dir) / "perf.json"
-    needs_perf = max_latency_ms is not None or max_cost is not None
-    if not perf_path.exists():
-        if needs_perf:
-            raise click.UsageError(f"{perf_path} not found: run `embedscope bench --run-dir {run_dir}` first "
-                                   "(latency and cost limits need measurements)")
-        perf = None
-    else:
-        perf = json.loads(perf_path.read_text(encoding="utf-8"))
+    perf = json.loads(perf_path.read_text(encoding="utf-8")) if perf_path.exists() else None
+    if max_cost is not None and perf is None:
+        raise click.UsageError(f"{perf_path} not found: --max-cost needs the cost table; make it with "
+                               f"`embedscope bench --run-dir {run_dir}` (it prices every embedding model of the run)")
     if metric and metric not in results.metrics:
         raise click.BadParameter(f"{metric} not in this run ({', '.join(results.metrics)})", param_hint="--metric")
-    candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale)
+    latency = measured_latency(run_dir, results, perf, latency_queries)
+    candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale, latency=latency)
     advice = recommend(candidates, max_latency_ms=max_latency_ms, max_cost=max_cost, max_dim=max_dim, language=language)
     advice |= {"metric": metric, "scale": scale}
     if as_json:
         click.echo(json.dumps(advice, indent=2))
     else:
         print_recommendation(advice)
+
+
+def measured_latency(run_dir, results, perf: dict | None, queries: int) -> dict:
+    """latency.json, completed for the models that have no single-query retrieval latency yet."""
+    from embedscope.perf.latency import query_latency
+    from embedscope.rundir import read_dataset
+    from embedscope.runs.context import RetrievalContext
+
+    path = Path(run_dir) / "latency.json"
+    known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    timed = {m["name"] for m in (perf or {}).get("models", []) if m.get("retrieval")}
+    todo = [m for m in results.ok_models if m.name not in known and m.name not in timed]
+    if not todo or queries <= 0:
+        return known
+    try:
+        dataset = read_dataset(run_dir, results)
+    except (ValueError, OSError) as e:
+        return known | {m.name: {"unknown": f"latency not measured: the run's dataset cannot be reloaded ({e})"}
+                        for m in todo}
+    settings = results.settings
+    context = RetrievalContext.of(settings.cache or None, index=settings.index, similarity=settings.similarity,
+                                  chunk_tokens=settings.chunk_tokens)
+    from embedscope.models import load_model
+
+    for m in todo:
+        click.echo(f"[{m.name}] timing {min(queries, len(dataset.queries))} single queries", err=True)
+        try:
+            model = load_model(m.spec)
+            model.name = m.name
+            known[m.name] = query_latency(model, dataset, context, queries=queries, k=settings.k or 10)
+        except ValueError as e:
+            known[m.name] = {"unknown": f"latency not measured: {e}"}
+    from embedscope.report.outputs import atomic_write
+
+    atomic_write(path, json.dumps(known, indent=2))
+    return known

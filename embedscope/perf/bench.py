@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from embedscope.perf import cost as costs
 from embedscope.perf.footprint import footprint
 from embedscope.perf.speed import benchmark, hardware, load_measured
+
+log = logging.getLogger(__name__)
 
 
 def parameter_count(model) -> int | None:
@@ -61,10 +64,25 @@ def declared_languages(model) -> list[str] | None:
     return None
 
 
-def bench_model(spec, dataset, *, latency_queries: int = 100, max_docs: int | None = None, log=print) -> dict:
+def bench_model(spec, dataset, *, latency_queries: int = 100, max_docs: int | None = None, log=log.info,
+                context=None) -> dict:
+    """Encoding speed, memory, footprint of an embedder; for any other retriever (BM25, precomputed vectors,
+    pipelines) its single-query retrieval latency, which is what it can be compared on."""
     model, load_seconds, load_mb = load_measured(spec)
     if not hasattr(model, "encode_documents"):
-        return {"name": model.name, "spec": spec, "skipped": "not an embedder (no vectors to time or store)"}
+        from embedscope.perf.latency import query_latency
+        from embedscope.runs.context import RetrievalContext
+
+        entry = {"name": model.name, "spec": spec}
+        if hasattr(model, "dim"):
+            entry["footprint"] = footprint(int(model.dim), corpus_size=len(dataset.corpus))
+        log(f"[{model.name}] timing {min(latency_queries, len(dataset.queries))} single queries")
+        try:
+            entry["retrieval"] = query_latency(model, dataset, context or RetrievalContext(),
+                                               queries=latency_queries)
+        except ValueError as e:
+            entry["skipped"] = f"no single-query latency: {e}"
+        return entry
     docs = dataset.doc_texts[:max_docs] if max_docs else dataset.doc_texts
     log(f"[{model.name}] encoding {len(docs):,} docs, then {min(latency_queries, len(dataset.queries))} single queries")
     speed = benchmark(model, docs, dataset.query_texts, latency_queries=latency_queries)
@@ -75,14 +93,15 @@ def bench_model(spec, dataset, *, latency_queries: int = 100, max_docs: int | No
 
 
 def bench(dataset, specs: list, *, prices: dict, scales=costs.SCALES, latency_queries: int = 100,
-          max_docs: int | None = None, reference_api: str | None = None, log=print) -> dict:
+          max_docs: int | None = None, reference_api: str | None = None, log=log.info, context=None) -> dict:
     """Speed, footprint and cost for each model spec; API options priced on the same corpus."""
     corpus = dataset.doc_texts
     scales = sorted({*scales, len(corpus)})
     min_hours = float(prices.get("min_billed_hours", 1.0))
     models, options = [], costs.api_options(prices, corpus)
     for spec in specs:
-        entry = bench_model(spec, dataset, latency_queries=latency_queries, max_docs=max_docs, log=log)
+        entry = bench_model(spec, dataset, latency_queries=latency_queries, max_docs=max_docs, log=log,
+                            context=context)
         model = entry.pop("_model", None)
         if model is not None:
             from embedscope.perf.tokens import model_counter

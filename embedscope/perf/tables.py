@@ -36,7 +36,12 @@ def print_perf(perf: dict, out: Console | None = None) -> None:
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for m in perf["models"]:
         if "speed" not in m:
-            t.add_row(escape(m["name"]), "-", f"skipped: {m.get('skipped')}", *["-"] * 6)
+            lat = (m.get("retrieval") or {}).get("query_latency_ms") or {}
+            if lat:  # a retriever with no encoder (BM25, precomputed vectors, pipelines): retrieval latency only
+                t.add_row(escape(m["name"]), "-", "retrieval", "-", _num(lat.get("p50"), "{:.2f}"),
+                          _num(lat.get("p95"), "{:.2f}"), _num(lat.get("p99"), "{:.2f}"), "-", "-")
+            else:
+                t.add_row(escape(m["name"]), "-", f"skipped: {escape(str(m.get('skipped')))}", *["-"] * 6)
             continue
         s, lat = m["speed"], m["speed"]["query_latency_ms"]
         t.add_row(escape(m["name"]), str(s["dim"]), _num(s["docs_per_second"]), _num(s["tokens_per_second"], "{:,.0f}"),
