@@ -172,17 +172,25 @@ class Agreement:
     spearman_rho: float | None
     inversions: list[tuple[str, str]]
     warning: str | None
+    note: str | None = None  # why differing orders do not make a warning (too few models, queries, or no evidence)
 
     def to_dict(self) -> dict:
         return {"task": self.task, "metric": self.metric, "rows": self.rows, "kendall_tau": self.kendall_tau,
                 "spearman_rho": self.spearman_rho, "inversions": [list(p) for p in self.inversions],
-                "warning": self.warning}
+                "warning": self.warning, "note": self.note}
+
+
+MIN_MODELS = 3  # Kendall's tau over two models is +1 or -1: no evidence of disagreement either way
+MIN_QUERIES = 30  # below this the per-query tests cannot separate models (embedscope.stats.verdicts)
 
 
 def agreement(own: dict[str, float], reference: dict[str, float], task: str, metric: str = "ndcg@10",
-              min_tau: float = 0.6) -> Agreement:
+              min_tau: float = 0.6, pairs: list[dict] | None = None, queries: int | None = None) -> Agreement:
     """Rank correlation between reference and own scores over models that have both, and the pairs whose
-    order flips. Warns when the best model differs or Kendall's tau is below `min_tau`."""
+    order flips. Warns when the best model differs or Kendall's tau is below `min_tau` — but only with at
+    least MIN_MODELS models and (when known) MIN_QUERIES queries, and, when the significance tests are given
+    (`pairs`, embedscope.stats), only if some flipped pair differs significantly on the user's data. Otherwise
+    the differing orders are a `note`, not a warning."""
     from scipy.stats import kendalltau, spearmanr
 
     models = [m for m in own if m in reference]
@@ -205,10 +213,23 @@ def agreement(own: dict[str, float], reference: dict[str, float], task: str, met
             reasons.append(f"the leaderboard's best ({best_ref}) is not the best on your data ({best_own})")
         if tau is not None and tau < min_tau and len(models) >= 3:
             reasons.append(f"Kendall's tau is {tau:.2f}")
+        note = None
         if reasons:
-            flips = ", ".join(f"{a} vs {b}" for a, b in inversions[:5])
-            warning = ("The public leaderboard and your data disagree: " + "; ".join(reasons)
-                       + (f" (order flips: {flips})" if flips else "") + ". Trust your own numbers.")
+            significant = {frozenset((p["a"], p["b"])) for p in pairs or [] if p["metric"] == metric and p["significant"]}
+            evident = [(a, b) for a, b in inversions if frozenset((a, b)) in significant]
+            if len(models) < MIN_MODELS:
+                note = f"the orders differ, but {len(models)} models are too few to tell (at least {MIN_MODELS})"
+            elif queries is not None and queries < MIN_QUERIES:
+                note = f"the orders differ, but {queries} queries are too few to tell (at least {MIN_QUERIES})"
+            elif pairs is not None and not evident:
+                note = ("the orders differ, but no flipped pair differs significantly on your queries: "
+                        "this data cannot tell them apart either")
+            else:
+                flips = ", ".join(f"{a} vs {b}" for a, b in (evident or inversions)[:5])
+                label = "significant order flips" if pairs is not None else "order flips"
+                warning = ("The public leaderboard and your data disagree: " + "; ".join(reasons)
+                           + (f" ({label}: {flips})" if flips else "") + ". Trust your own numbers.")
+        return Agreement(task, metric, rows, tau, rho, inversions, warning, note)
     return Agreement(task, metric, rows, tau, rho, inversions, warning)
 
 
@@ -240,7 +261,8 @@ def _names(result) -> tuple[list[str], str | None]:
     return names, card.base_model if card else None
 
 
-def reference_section(comparison, paths=(), task: str | None = None, metric: str = "ndcg@10") -> dict | None:
+def reference_section(comparison, paths=(), task: str | None = None, metric: str = "ndcg@10",
+                      significance: dict | None = None) -> dict | None:
     """Published scores beside the scores measured here, and how far the two orders agree.
 
     Reference scores come from imported MTEB result files first, then from model cards (a quantized copy takes
@@ -283,6 +305,7 @@ def reference_section(comparison, paths=(), task: str | None = None, metric: str
     shown = sorted({row["split"] for row in rows if row["reference"] is not None}
                    | {row["split"] for row in reference_only}, key=_split_rank)
     have = {row["model"]: row for row in rows if row["reference"] is not None}
-    ag = agreement({m: r["own"] for m, r in have.items()}, {m: r["reference"] for m, r in have.items()}, task, metric)
+    ag = agreement({m: r["own"] for m, r in have.items()}, {m: r["reference"] for m, r in have.items()}, task, metric,
+                   pairs=(significance or {}).get("pairs"), queries=len(comparison.dataset.qrels))
     return {"task": task, "metric": metric, "split": "/".join(shown), "models": rows, "reference_only": reference_only,
             "agreement": ag.to_dict()}

@@ -241,6 +241,7 @@ class Agreement(_Record):
     spearman_rho: float | None
     inversions: list[list[str]]
     warning: str | None
+    note: str | None = None  # why differing orders made no warning
 
 
 class References(_Record):

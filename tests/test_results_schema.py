@@ -120,3 +120,22 @@ def test_a_failed_model_is_recorded_and_the_others_stay_readable(small_run, tmp_
     assert results.ranked()[-1].name == "cohere"  # unscored models last
     assert "cohere failed: COHERE_API_KEY is not set" in results.warnings()
     assert set(read_runs(run_dir, results)) == {m.name for m in results.ok_models}
+
+
+def test_a_comparison_with_a_failed_model_writes_the_others(synthetic, tmp_path):
+    """The writer side: a Result marked failed is recorded with its reason, without a run file; the others'
+    results, statistics and runs are written as usual."""
+    from embedscope.compare import Result, compare
+    from embedscope.report import write_outputs
+    from embedscope.rundir import read_runs
+
+    comparison = compare(synthetic, ["bm25", "tokenlearn"], cache_dir=tmp_path / "cache")
+    comparison.results.append(Result.failed("cohere", "cohere:embed-v4.0", "COHERE_API_KEY is not set"))
+    write_outputs(comparison, tmp_path / "run")
+    results = Results.read(tmp_path / "run")
+    failed = results.model("cohere")
+    assert (failed.status, failed.reason, failed.run_file, failed.metrics) == ("failed", "COHERE_API_KEY is not set",
+                                                                               None, None)
+    assert {m.name for m in results.ok_models} == {"bm25", "tokenlearn-static-64d"}
+    assert set(results.significance.order) == {"bm25", "tokenlearn-static-64d"}
+    assert set(read_runs(tmp_path / "run", results)) == {"bm25", "tokenlearn-static-64d"}

@@ -54,8 +54,9 @@ def new_run_dir(root: str | Path, dataset_name: str) -> Path:
 
 def results_record(comparison, analysis: dict | None = None) -> Results:
     """The comparison as the one results.json record (validated here, so a writer cannot drift from it)."""
-    models = [{"name": r.name, "spec": r.spec, "info": r.info, "run": r.run.meta,
-               "metrics": r.evaluation.mean if r.evaluation else None, "run_file": f"runs/{safe_name(r.name)}.trec"}
+    models = [{"name": r.name, "spec": r.spec, "status": r.status, "reason": r.reason,
+               "info": r.info, "run": r.run.meta, "metrics": r.evaluation.mean if r.evaluation else None,
+               "run_file": f"runs/{safe_name(r.name)}.trec" if r.ok else None}
               for r in comparison.results]
     data = {"schema_version": SCHEMA_VERSION, "dataset": comparison.dataset.summary(), "metrics": comparison.metrics,
             "settings": comparison.settings, "models": models, **(analysis or {})}
@@ -89,7 +90,7 @@ def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
     # Kept on the comparison so the console shows the same numbers without computing them again.
     analysis = comparison.analysis = analyse(comparison)
     references = reference_section(comparison, comparison.settings.get("reference_paths") or (),
-                                   comparison.settings.get("reference_task"))
+                                   comparison.settings.get("reference_task"), significance=analysis.get("significance"))
     if references:
         analysis["references"] = references
     atomic_write(paths["results"], results_record(comparison, analysis).to_json())
@@ -98,6 +99,7 @@ def write_outputs(comparison, run_dir: Path) -> dict[str, Path]:
         writer.writeheader()
         writer.writerows(per_query_rows(comparison))
     for r in comparison.results:
-        r.run.to_trec(run_dir / "runs" / f"{safe_name(r.name)}.trec")
+        if r.ok:
+            r.run.to_trec(run_dir / "runs" / f"{safe_name(r.name)}.trec")
     atomic_write(paths["summary"], summary_markdown(comparison, analysis))
     return paths
