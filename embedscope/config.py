@@ -11,7 +11,8 @@ from embedscope.errors import ConfigError
 
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
-        "judgments", "references", "reference_task", "reference_split", "reference_subset", "chunk_tokens"}
+        "judgments", "references", "reference_task", "reference_split", "reference_subset", "chunk_tokens",
+        "task", "train", "no_header", "max_rows"}
 
 
 def defaults() -> dict:
@@ -118,7 +119,7 @@ def load_config(path: str | Path | None) -> dict:
                 return value
         return str(beside)
 
-    for key in ("data", "corpus", "queries", "qrels", "judgments", "references"):
+    for key in ("data", "corpus", "queries", "qrels", "judgments", "references", "train"):
         if isinstance(given.get(key), str):
             given[key] = near_file(given[key], key)
         elif isinstance(given.get(key), list):

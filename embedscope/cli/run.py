@@ -9,8 +9,14 @@ from embedscope.config import load_config
 
 @click.command("run")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config; options below override it.")
+@click.option("--task", help="Task: retrieval (default), classification, sts, pairs, clustering or reranking; options "
+                             "follow like a model's, e.g. classification?samples_per_label=16.")
 @click.option("--data", help="Dataset name (beir:scifact, or one added with `embedscope datasets add`) or BEIR folder: "
-                            "corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv [beir:scifact].")
+                            "corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv [beir:scifact]. For other tasks: a "
+                            "table (CSV/TSV/JSONL/Parquet), a folder with one table per split, or a registered name.")
+@click.option("--train", help="Training table for --task classification [the data folder's train table].")
+@click.option("--no-header", "no_header", is_flag=True, default=None,
+              help="Task tables (CSV/TSV) have no header row: columns are read in the task's role order.")
 @click.option("--split", help="qrels split to evaluate [test].")
 @click.option("--corpus", help="Corpus table (JSONL/CSV/Parquet) instead of --data.")
 @click.option("--queries", help="Queries table, with --corpus.")
@@ -33,6 +39,8 @@ from embedscope.config import load_config
 @click.option("--reference-subset", help="Language subset of a multilingual task, e.g. zh [default, else the mean].")
 @click.option("--max-queries", type=click.IntRange(min=1), help="Evaluate a sample of this many queries (quick look).")
 @click.option("--max-docs", type=click.IntRange(min=1), help="Keep at most this many docs (judged docs always kept).")
+@click.option("--max-rows", type=click.IntRange(min=1),
+              help="Other tasks: evaluate only the first N rows, pairs or queries (quick look).")
 @click.option("--output", "-o", help="Folder that receives run directories [embedscope-runs].")
 @click.option("--cache", help="Embedding cache folder [.embedscope-cache].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -51,6 +59,10 @@ def command(config_path, columns, quiet, **options):
             config[key] = list(value) if isinstance(value, tuple) else value
     if columns:
         config["columns"] = dict(_pair(c) for c in columns)
+    if (config.get("task") or "retrieval") != "retrieval":
+        from embedscope.cli.task_run import run_task
+
+        return run_task(config, given_data=bool(options.get("data") or config_path), quiet=quiet)
     dataset = load_from(config)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     if not dataset.has_qrels:
