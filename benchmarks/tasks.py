@@ -74,13 +74,17 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--dev", action="store_true", help="also the STS dev splits (en, zh)")
+    parser.add_argument("--cases", nargs="+", help="only these comparisons, e.g. STSBenchmark (default: all)")
     parser.add_argument("--cache", type=Path, default=Path(".embedscope-cache"), help="embedding cache folder")
     parser.add_argument("--tolerance", type=float, default=0.5, help="allowed |ours - published| in points")
     args = parser.parse_args()
 
     refs = references(args.shared)
     scores, lines = [], []
-    for label, spec, folder, split, mteb_task, subset, mteb_split, metric in CASES + (DEV_CASES if args.dev else []):
+    cases = CASES + (DEV_CASES if args.dev else [])
+    for label, spec, folder, split, mteb_task, subset, mteb_split, metric in cases:
+        if args.cases and label not in args.cases:
+            continue
         task = get_task(spec)
         data = task.load(TaskSource(args.shared / "datasets" / folder, split=split, name=label))
         started = time.perf_counter()

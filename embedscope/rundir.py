@@ -25,6 +25,10 @@ def read_dataset(run_dir: str | Path, results: Results | None = None):
     from embedscope.data import load_from
 
     results = results or read_results(run_dir)
+    if results.task != "retrieval":  # a task beyond retrieval: its texts, shaped as a dataset (for bench and cost)
+        from embedscope.tasks.rundir import as_dataset
+
+        return as_dataset(results)
     if results.settings.source is None:
         raise ResultsError(f"{Path(run_dir) / 'results.json'}: settings.source does not say where the dataset came from")
     return load_from(results.settings.source)

@@ -23,7 +23,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from embedscope.data import DataError
 from embedscope.errors import EmbedscopeError
 from embedscope.tasks import TaskSource, evaluate_task, get_task
-from embedscope.tasks.classification import macro_f1, undersample
+from embedscope.tasks.classification import undersample
+from embedscope.tasks.metrics import average_precision, cluster_scores, macro_f1, weighted_f1
 from embedscope.tasks.pairs import best_threshold
 from embedscope.tasks.stats import bootstrap_p, draws
 from embedscope.tasks.vectors import Embedding, TextVectors
@@ -123,11 +124,21 @@ def test_best_threshold_cuts_only_between_distinct_similarities():
     assert out["f1_threshold"] == pytest.approx((0.8 + 0.1) / 2)
 
 
-def test_macro_f1_matches_scikit_learn():
+def test_fast_metrics_match_scikit_learn():
+    """The numpy metrics the bootstrap recomputes equal scikit-learn's on random and degenerate inputs."""
     rng = np.random.default_rng(3)
-    for _ in range(20):
+    for trial in range(30):
         y, p = rng.integers(0, 7, 50), rng.integers(0, 9, 50)
         assert macro_f1(y, p, 9) == pytest.approx(f1_score(y, p, average="macro"), abs=1e-12)
+        assert weighted_f1(y, p, 9) == pytest.approx(f1_score(y, p, average="weighted"), abs=1e-12)
+        labels = rng.integers(0, 2, 60)
+        scores = np.round(rng.normal(size=60), 1 if trial % 2 else 6)  # every other trial full of ties
+        assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+        t, c = rng.integers(0, 1 + trial % 5, 40), rng.integers(0, 1 + trial % 4, 40)
+        fast = cluster_scores(t, c)
+        assert fast["v_measure"] == pytest.approx(v_measure_score(t, c), abs=1e-10)
+        assert fast["nmi"] == pytest.approx(normalized_mutual_info_score(t, c), abs=1e-10)
+        assert fast["ari"] == pytest.approx(adjusted_rand_score(t, c), abs=1e-10)
 
 
 def test_undersampling_reproduces_mteb_v1_global_seed_sequence():
@@ -364,8 +375,14 @@ def run_dir_of(result) -> Path:
     return Path(result.output.strip().splitlines()[-1].removeprefix("results in "))
 
 
+def table_texts(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return [cell for row in csv.reader(f) for cell in row]
+
+
 @pytest.mark.parametrize("task", ["classification", "sts", "pairs", "clustering", "reranking"])
 def test_each_task_end_to_end_from_the_cli(task, tmp_path, sts_data):
+    """Precomputed vectors (matched by text) and BM25, which cannot do these tasks and is reported as such."""
     folder, _, test, _ = classification_files(tmp_path)
     data = {
         "classification": folder,
@@ -376,18 +393,34 @@ def test_each_task_end_to_end_from_the_cli(task, tmp_path, sts_data):
         "reranking": write_csv(tmp_path / "rr.csv", [(f"q{i % 4}", f"doc {i}", int(i < 4)) for i in range(16)],
                                header=["query", "candidate", "label"]),
     }[task]
-    result = cli("run", "--task", task, "--data", str(data), "-m", "tokenlearn", "-m", "bm25", "-q",
-                 "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
+    tables = sorted(Path(data).glob("*.csv")) if Path(data).is_dir() else [Path(data)]
+    vectors = vector_file(tmp_path / "all.parquet", [t for table in tables for t in table_texts(table)])
+    result = cli("run", "--task", task, "--data", str(data), "-m", f"precomputed:{vectors}?name=vectors", "-m", "bm25",
+                 "-q", "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 0, result.output
     results = json.loads((run_dir_of(result) / "results.json").read_text())
     assert results["task"]["type"] == task
     scored = {m["name"]: m for m in results["models"]}
     main = results["metrics"][0]
-    assert 0 <= abs(scored["tokenlearn-static-64d"]["metrics"][main]) <= 1
+    assert -1 <= scored["vectors"]["metrics"][main] <= 1
     assert scored["bm25"]["metrics"] is None and "cannot do" in scored["bm25"]["reason"]
     assert "cannot do" in result.output
-    assert results["confidence_intervals"]["models"]["tokenlearn-static-64d"][main]
+    ci = results["confidence_intervals"]["models"]["vectors"][main]
+    assert ci["low"] <= ci["high"]
     assert (run_dir_of(result) / "per_unit.csv").read_text().count("\n") > 1
+
+
+def test_a_local_model_end_to_end_from_the_cli_and_its_run_directory_feeds_bench(tmp_path, sts_data):
+    result = cli("run", "--task", "sts", "--data", str(sts_data[0]), "-m", "tokenlearn", "-q",
+                 "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    run_dir = run_dir_of(result)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["models"][0]["info"]["embedding"]["encoded"] == 120  # 60 pairs, every text once
+    from embedscope.rundir import read_dataset
+
+    texts = read_dataset(run_dir)  # what `embedscope bench --run-dir` measures speed and cost on
+    assert len(texts.corpus) == 120 and len(texts.queries) == 60
 
 
 def test_cli_bad_task_data_is_one_line_with_file_and_line(tmp_path):

@@ -44,7 +44,7 @@ def run_task(config: dict, *, given_data: bool, quiet: bool = False) -> Path:
 
     comparison.settings["source"] = {"task": config["task"], "data": where(config["data"]),
                                      "train": where(config.get("train")),
-                                     "split": source.split, "columns": source.columns, "header": source.header,
+                                     "split": source.split, "columns": source.columns, "header": source.header, "name": source.name,
                                      "max_rows": source.max_rows}
     write_task_outputs(comparison, run_dir)
     print_task_leaderboard(comparison)

@@ -93,3 +93,11 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.maximum(norms, np.finfo(np.float64).eps)
+
+
+def one_thread():
+    """Small fits (a few thousand rows) on one BLAS/OpenMP thread: the same results, and no thread pool spinning
+    against other work on a busy machine (seconds become milliseconds)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embedscope.data.errors import DataError
-from embedscope.tasks.base import Embed, Outcome, TaskData, TaskSource
+from embedscope.tasks.base import Embed, Outcome, TaskData, TaskSource, one_thread
+from embedscope.tasks.metrics import macro_f1, weighted_f1
 from embedscope.tasks.tables import data_path, dataset_name, find_split, label_value, read_task_table, resolve_columns, split_table, text_value
 
 SEED = 42
@@ -110,14 +111,6 @@ def undersample(labels: np.ndarray, per_label: int, experiments: int, seed: int 
     return draws
 
 
-def macro_f1(y: np.ndarray, p: np.ndarray, n_labels: int) -> float:
-    """scikit-learn's f1_score(average="macro"): over the labels present in y or p; 0 where undefined."""
-    tp = np.bincount(y[y == p], minlength=n_labels)
-    true, pred = np.bincount(y, minlength=n_labels), np.bincount(p, minlength=n_labels)
-    present = (true + pred) > 0
-    return float((2 * tp[present] / (true[present] + pred[present])).mean())
-
-
 class ClassificationTask:
     name = "classification"
     metrics = ("accuracy", "f1", "f1_weighted", "knn_accuracy", "knn_f1")
@@ -185,12 +178,13 @@ class ClassificationTask:
         per_experiment = []
         for e, (train, test) in enumerate(splits):
             x_train, x_test, y_train = train_of(train), test_of(test), train_labels[train]
-            probe = LogisticRegression(max_iter=self.max_iter, random_state=self.seed)
-            probe.fit(x_train, y_train)
-            predictions["logreg"][e, test] = probe.predict(x_test)
-            knn = KNeighborsClassifier(n_neighbors=min(self.k, len(train)), metric="cosine")
-            knn.fit(x_train, y_train)
-            predictions["knn"][e, test] = knn.predict(x_test)
+            with one_thread():
+                probe = LogisticRegression(max_iter=self.max_iter, random_state=self.seed)
+                probe.fit(x_train, y_train)
+                predictions["logreg"][e, test] = probe.predict(x_test)
+                knn = KNeighborsClassifier(n_neighbors=min(self.k, len(train)), metric="cosine")
+                knn.fit(x_train, y_train)
+                predictions["knn"][e, test] = knn.predict(x_test)
             p = predictions["logreg"][e, test]
             per_experiment.append({"accuracy": float(accuracy_score(y[test], p)),
                                    "f1": float(f1_score(y[test], p, average="macro")),
@@ -208,7 +202,7 @@ class ClassificationTask:
                     out[prefix + "accuracy"].append(float((yy == pp).mean()))
                     out[prefix + "f1"].append(macro_f1(yy, pp, n_labels))
                     if not prefix:
-                        out["f1_weighted"].append(_weighted_f1(yy, pp, n_labels))
+                        out["f1_weighted"].append(weighted_f1(yy, pp, n_labels))
             return {name: float(np.mean(values)) for name, values in out.items()}
 
         scores = metrics(np.arange(len(y)))
@@ -223,10 +217,3 @@ class ClassificationTask:
         details = {"per_experiment": per_experiment, "train_texts_embedded": len(needed), **self.settings()}
         return Outcome(scores=scores, resample=metrics, per_unit=per_unit, details=details, rows=rows)
 
-
-def _weighted_f1(y: np.ndarray, p: np.ndarray, n_labels: int) -> float:
-    tp = np.bincount(y[y == p], minlength=n_labels)
-    true, pred = np.bincount(y, minlength=n_labels), np.bincount(p, minlength=n_labels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(true + pred > 0, 2 * tp / np.maximum(true + pred, 1), 0.0)
-    return float((f1 * true).sum() / true.sum())

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedscope.tasks.base import Embed, Outcome, TaskData, TaskSource
+from embedscope.tasks.base import Embed, Outcome, TaskData, TaskSource, one_thread
 from embedscope.tasks.classification import LabelledTexts, load_labelled
+from embedscope.tasks.metrics import cluster_scores
 
 SEED = 42
 
@@ -35,18 +36,16 @@ class ClusteringTask:
 
     def score(self, data: LabelledTexts, embed: Embed) -> Outcome:
         from sklearn.cluster import MiniBatchKMeans
-        from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
 
         vectors = embed(data.texts, "query")
         k = len(data.label_names)
         model = MiniBatchKMeans(n_clusters=k, batch_size=self.batch_size, n_init="auto", random_state=self.seed)
-        clusters = model.fit(vectors).labels_
+        with one_thread():
+            clusters = model.fit(vectors).labels_
         y = data.labels
 
         def metrics(idx: np.ndarray) -> dict[str, float]:
-            t, c = y[idx], clusters[idx]
-            return {"v_measure": float(v_measure_score(t, c)), "nmi": float(normalized_mutual_info_score(t, c)),
-                    "ari": float(adjusted_rand_score(t, c))}
+            return cluster_scores(y[idx], clusters[idx])
 
         scores = metrics(np.arange(len(y)))
         rows = [{"unit": u, "label": data.label_names[t], "cluster": int(c)} for u, t, c in zip(data.units, y, clusters)]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 from embedscope.data.errors import DataError
 from embedscope.tasks.base import Embed, Outcome, TaskData, TaskSource, cosine_rows
+from embedscope.tasks.metrics import average_precision
 from embedscope.tasks.tables import binary_value, dataset_name, number_value, read_task_table, resolve_columns, split_table, text_value
 
 
@@ -96,7 +96,7 @@ class PairClassificationTask:
         def metrics(idx: np.ndarray) -> dict[str, float]:
             s, y = similarity[idx], labels[idx]
             best = best_threshold(s, y)
-            return {"cosine_ap": float(average_precision_score(y, s)), "cosine_f1": best["f1"],
+            return {"cosine_ap": average_precision(y, s), "cosine_f1": best["f1"],
                     "cosine_accuracy": best["accuracy"], "cosine_precision": best["precision"],
                     "cosine_recall": best["recall"]}
 
