@@ -460,3 +460,51 @@ def test_text_vectors_are_matched_by_text(tmp_path):
     model = TextVectors(path)
     v = lookup(path)
     assert np.allclose(model.vectors(["y", "x"], "query"), np.stack([v["y"], v["x"]]))
+
+
+# ---------- the real sets, by name (CI registers ../shared/datasets/*) ----------
+
+def registered(name: str) -> Path:
+    from embedscope.data import DataError, resolve
+
+    try:
+        return resolve(name, download=False)
+    except DataError as e:
+        pytest.skip(f"real dataset {name} not registered ({e.reason.split(';')[0]}): "
+                    f"`embedscope datasets add {name} PATH` registers a copy")
+
+
+@pytest.mark.realdata
+def test_banking77_by_name_with_exact_line_numbers(tmp_path, minilm):
+    registered("banking77")
+    task = get_task("classification?samples_per_label=2&experiments=2")
+    full = task.load(TaskSource("banking77"))
+    assert full.counts == {"rows": 3080, "labels": 77, "train_rows": 10003}
+    assert not full.notes  # every test label occurs in train
+    lines = [int(u) for u in full.units]
+    assert lines == sorted(set(lines)) and lines[0] == 2
+    assert lines[-1] <= 3085  # 3,085 physical lines: quoted newlines inside texts are counted, not rows
+    sample = task.load(TaskSource("banking77", max_rows=300))
+    comparison = evaluate_task(task, sample, ["minilm"], cache_dir=tmp_path / "c", resamples=100,
+                               log=lambda m: None)
+    scores = comparison.results[0].scores
+    assert 0.3 < scores["accuracy"] <= 1  # 77 intents: chance is 0.013
+    assert comparison.results[0].outcome.details["train_texts_embedded"] <= 2 * 2 * 77
+
+
+@pytest.mark.realdata
+def test_stsb_en_and_zh_by_name_without_header(tmp_path):
+    registered("stsb_multi_mt")
+    task = get_task("sts")
+    for subset in ("en", "zh"):
+        data = task.load(TaskSource(f"stsb_multi_mt/{subset}", max_rows=120))
+        assert data.counts == {"pairs": 120}
+        assert any("no header row" in n for n in data.notes)
+        full = task.load(TaskSource(f"stsb_multi_mt/{subset}", split="dev"))
+        assert full.counts == {"pairs": 1500}
+    result = cli("run", "--task", "sts", "--data", "stsb_multi_mt/en", "--max-rows", "120", "-m", "minilm", "-q",
+                 "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    results = json.loads((run_dir_of(result) / "results.json").read_text())
+    assert results["settings"]["source"]["data"] == "stsb_multi_mt/en"  # a name stays a name
+    assert results["models"][0]["metrics"]["cosine_spearman"] > 0.5
