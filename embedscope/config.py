@@ -51,6 +51,10 @@ def _similarity(value):
     return None if value in ("cosine", "dot", "l2") else "one of cosine, dot, l2"
 
 
+def _flag(value):
+    return None if isinstance(value, bool) else "true or false"
+
+
 def _optional(check):
     return lambda value: None if value is None else check(value)
 
@@ -63,6 +67,7 @@ RULES = {
     "max_queries": _whole(1, optional=True), "max_docs": _whole(1, optional=True), "judgments": _optional(_texts),
     "references": _optional(_texts), "reference_task": _optional(_text), "reference_split": _optional(_text),
     "reference_subset": _optional(_text), "chunk_tokens": _whole(1, optional=True),
+    "task": _optional(_text), "train": _optional(_text), "no_header": _optional(_flag), "max_rows": _whole(1, optional=True),
 }
 assert set(RULES) == KEYS
 

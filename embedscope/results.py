@@ -142,8 +142,9 @@ class ConfidenceIntervals(_Record):
     confidence: float
     resamples: int
     seed: int
-    queries: int
+    queries: int  # units resampled: queries for retrieval; rows, pairs or queries for other tasks (see `unit`)
     models: dict[str, dict[str, Interval]]  # model -> metric -> interval
+    unit: str | None = None  # other tasks: what a resample draws, in words
 
 
 class Pair(_Record):
@@ -166,6 +167,7 @@ class Pair(_Record):
     verdict: str
     minimum_detectable_effect: float | None
     queries_needed: int | None
+    test: str | None = None  # other tasks: "randomization" or "bootstrap", the test p_randomization comes from
 
 
 class Significance(_Record):

@@ -399,7 +399,7 @@ def test_each_task_end_to_end_from_the_cli(task, tmp_path, sts_data):
                  "-q", "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 0, result.output
     results = json.loads((run_dir_of(result) / "results.json").read_text())
-    assert results["task"]["type"] == task
+    assert results["task"] == task and results["schema_version"] >= 2
     scored = {m["name"]: m for m in results["models"]}
     main = results["metrics"][0]
     assert -1 <= scored["vectors"]["metrics"][main] <= 1
@@ -508,3 +508,17 @@ def test_stsb_en_and_zh_by_name_without_header(tmp_path):
     results = json.loads((run_dir_of(result) / "results.json").read_text())
     assert results["settings"]["source"]["data"] == "stsb_multi_mt/en"  # a name stays a name
     assert results["models"][0]["metrics"]["cosine_spearman"] > 0.5
+
+
+def test_task_results_read_back_through_the_results_schema(tmp_path, sts_data):
+    from embedscope.rundir import read_results
+
+    path, rows, vectors = sts_data
+    result = cli("run", "--task", "sts", "--data", str(path), "-m", f"precomputed:{vectors}?name=v", "-m", "bm25",
+                 "-q", "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
+    results = read_results(run_dir_of(result))
+    assert results.task == "sts" and results.main_metric == "cosine_spearman"
+    assert results.ranked()[0].name == "v" and results.score("v") is not None
+    assert [m.name for m in results.failed_models] == ["bm25"]
+    assert results.confidence_intervals.unit.startswith("pairs")
+    assert results.settings.get("task")["unit"].startswith("pairs")

@@ -1,11 +1,8 @@
 """What a task comparison writes into its run directory, and its console tables.
 
-results.json (same top-level keys as a retrieval run where they mean the same thing):
-  task        {type, unit, settings}: the task type, what the statistics resample, the protocol's settings
-  dataset     the data's summary: name, units, files, counts, notes (warned-and-counted problems)
-  metrics     metric names, main first
-  models      [{name, spec, info, metrics (null when the model cannot do the task), reason, details}]
-  confidence_intervals, significance   from embedscope.tasks.stats (absent with no scored model)
+results.json: `embedscope.results.Results` (see results_record): task = the task type; dataset = the data's summary
+  (units, files, counts, notes: warned-and-counted problems); a model that cannot do the task has status "failed"
+  and its reason
 per_unit.csv  one row per model and unit (row line, pair line or query): gold, prediction/similarity, ...
 summary.md    the leaderboard and verdicts in Markdown
 """
@@ -13,8 +10,6 @@ summary.md    the leaderboard and verdicts in Markdown
 from __future__ import annotations
 
 import csv
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -25,24 +20,48 @@ from embedscope.report.markdown import fmt, table
 from embedscope.report.outputs import atomic_write
 
 
-def results_dict(comparison) -> dict:
-    return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": {"type": comparison.task.name, "unit": comparison.task.unit,
-                 "settings": comparison.task.settings() if hasattr(comparison.task, "settings") else {}},
-        "dataset": comparison.data.summary(),
-        "metrics": comparison.metrics,
-        "settings": comparison.settings,
-        "models": [{"name": r.name, "spec": r.spec, "info": r.info, "metrics": r.scores, "reason": r.reason,
-                    "details": r.outcome.details if r.outcome else None} for r in comparison.results],
-        **(comparison.analysis or {}),
-    }
+def results_record(comparison):
+    """The comparison as `embedscope.results.Results`, the one schema of results.json: `task` names the task type,
+    `settings.task` its protocol and unit, each model's `run.details` its task-specific numbers. The task's
+    statistics fill the same records as retrieval's: `queries` counts the task's units (`unit` says which), and a
+    pair's `p_randomization` comes from the test its `test` field names."""
+    from embedscope.results import ConfidenceIntervals, DatasetSummary, ModelResult, Pair, Results, Settings, Significance
+
+    analysis = comparison.analysis or {}
+    ci = sig = None
+    if analysis.get("confidence_intervals"):
+        c = analysis["confidence_intervals"]
+        ci = ConfidenceIntervals(method=f"{c['method']}; unit: {c['unit']}", confidence=c["confidence"],
+                                 resamples=c["resamples"], seed=c["seed"], queries=c["units"], models=c["models"],
+                                 unit=c["unit"])
+        g = analysis["significance"]
+        pairs = [Pair(metric=p["metric"], a=p["a"], b=p["b"], mean_a=p["mean_a"], mean_b=p["mean_b"],
+                      difference=p["difference"], difference_low=p["difference_low"],
+                      difference_high=p["difference_high"], p_randomization=p["p"], p_randomization_holm=p["p_holm"],
+                      p_ttest=None, p_ttest_holm=None, significant=p["significant"], better=p["better"],
+                      verdict=p["verdict"], minimum_detectable_effect=None, queries_needed=None, test=p["test"])
+                 for p in g["pairs"]]
+        sig = Significance(main_metric=g["main_metric"], alpha=g["alpha"], test=g["test"], second_opinion="none",
+                           permutations=g["permutations"], seed=g["seed"], queries=g["units"], order=g["order"],
+                           pairs=pairs, warnings=g["warnings"])
+    task = comparison.task
+    settings = dict(comparison.settings)
+    settings["task"] = {"type": task.name, "unit": task.unit,
+                        "protocol": task.settings() if hasattr(task, "settings") else {}}
+    models = []
+    for r in comparison.results:
+        run = {"kind": "embedding", "details": r.outcome.details} if r.outcome else {}
+        models.append(ModelResult(name=r.name, spec=r.spec, status="ok" if r.outcome else "failed",
+                                  reason=r.reason, info=r.info, run=run, metrics=r.scores))
+    summary = comparison.data.summary()
+    return Results(task=task.name, dataset=DatasetSummary(**summary), metrics=comparison.metrics,
+                   settings=Settings(**settings), models=models, confidence_intervals=ci, significance=sig)
 
 
 def write_task_outputs(comparison, run_dir: Path) -> dict[str, Path]:
     run_dir = Path(run_dir)
     paths = {"results": run_dir / "results.json", "per_unit": run_dir / "per_unit.csv", "summary": run_dir / "summary.md"}
-    atomic_write(paths["results"], json.dumps(results_dict(comparison), indent=2, default=str))
+    atomic_write(paths["results"], results_record(comparison).to_json())
     rows = [{"model": r.name, **row} for r in comparison.results if r.outcome for row in r.outcome.rows]
     fields = list(dict.fromkeys(k for row in rows for k in row)) or ["model", "unit"]
     with open(paths["per_unit"], "w", newline="", encoding="utf-8") as f:
