@@ -162,6 +162,10 @@ def leaderboard(results: Results, perf: dict | None, before: dict | None = None)
                hidden=not has_prompts),
         column("price", "price ($/1M tokens)", "usd_small", "List price of the hosted API; empty for local models."),
     ]
+    if not any(r.get(m) is not None for r in rows for m in metrics):
+        return table("leaderboard", "Leaderboard", columns, rows,
+                     "No quality numbers: the dataset has no relevance judgments. Judge hits in `embedscope serve` "
+                     "(blind judging pools every model's top k) and the scores appear as you judge.")
     has_ci = any(k.startswith("ci:") for r in rows for k in r)
     note = ("Best value per metric in bold." + (" Brackets: 95% confidence interval over queries." if has_ci else "") +
             " Means over the judged queries; per-query values are in the explorer.")

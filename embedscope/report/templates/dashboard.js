@@ -510,6 +510,12 @@ function startDashboard(source) {
   document.addEventListener("keydown", onKey);
   document.getElementById("copy-close").addEventListener("click", () => { document.getElementById("copy-panel").hidden = true; });
   document.getElementById("keys-close").addEventListener("click", toggleHelp);
+  for (const a of document.querySelectorAll("nav a")) {  // scroll, keeping the #fragment for the page's state
+    a.addEventListener("click", (e) => {
+      e.preventDefault();
+      document.getElementById(a.getAttribute("href").slice(1)).scrollIntoView({block: "start"});
+    });
+  }
   window.addEventListener("hashchange", () => {  // a link followed or pasted into this tab
     if (!state.view) return;
     readParams();
