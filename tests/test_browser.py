@@ -324,6 +324,8 @@ def test_report_explorer_deep_links_and_keys(browser, runs):
     wait_for(browser, lambda d: d.find_elements("css selector", "#query .sbs-col"))
     assert browser.find_element("css selector", "#query .q-id").text == qid
     assert len(browser.find_elements("css selector", "#query .sbs-col:first-child li.hit")) == 5
+    click(browser, 'nav a[href="#leaderboard"]')  # the section links scroll without losing the link's state
+    assert f"q={qid}" in browser.current_url and "k=5" in browser.current_url
     # 1400 px, four models, 64-character ids: the query table fits its box; a hit's header keeps rank and score on one line
     assert browser.execute_script("const b = document.querySelector('.queries-box'); return b.scrollWidth <= b.clientWidth")
     assert browser.execute_script("""return [...document.querySelectorAll('#query .hit-top')].every((top) =>
