@@ -113,6 +113,8 @@ class WebApp:
         if did not in ex.dataset.corpus:
             raise ValueError(f"unknown document id {did!r}")
         judged = ex.judgments.set(qid, did, grade)
+        with self._lock:
+            self._rescored = None  # the file's time may not tick between two quick judgments
         self.active.judged()
         return {"ok": True, "total": sum(len(r) for r in judged.values()), "judged_for_query": len(judged.get(qid, {})),
                 "file": str(ex.judgments.path)}
