@@ -90,7 +90,7 @@ def model_speed(model: ModelResult, documents, perf_model: dict | None) -> tuple
         return documents / seconds, "index build in this run"
     embedded = (model.run.get("embedding") or {}).get("documents") or {}
     if embedded and not embedded.get("encoded"):
-        return None, "not timed: the document vectors came from the cache"
+        return None, "not timed: its vectors came from the cache; embedscope bench --run-dir times it"
     return None, "not timed"
 
 

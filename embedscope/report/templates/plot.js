@@ -157,15 +157,18 @@ function drawScatter(container, plot, models, hidden) {
 // ctx: {docs (the view's table), view, colourBy: "cluster" | "metric", model, search, onDoc(i), onQuery(qid)}
 function drawClusterMap(container, cmap, ctx) {
   container.replaceChildren();
+  const all = cmap.docs.x.concat(cmap.queries.x), allY = cmap.docs.y.concat(cmap.queries.y);
+  const x0 = Math.min(...all), x1 = Math.max(...all), y0 = Math.min(...allY), y1 = Math.max(...allY);
+  // one scale on both axes (distances mean something), the box shaped like the data within limits
   const width = Math.max(300, Math.min(container.clientWidth || 800, 900));
-  const height = Math.round(width * (width < 500 ? 0.9 : 0.62));
+  const shape = Math.max(0.55, Math.min(1.1, (y1 - y0 + 1) / (x1 - x0 + 1)));
+  const height = Math.round(Math.min(width * shape, 680));
   const pad = 16;
   const chart = svg("svg", {viewBox: "0 0 " + width + " " + height, width: width, height: height, class: "cluster-map", role: "img",
                             "aria-label": cmap.title});
-  const all = cmap.docs.x.concat(cmap.queries.x), allY = cmap.docs.y.concat(cmap.queries.y);
-  const x0 = Math.min(...all), x1 = Math.max(...all), y0 = Math.min(...allY), y1 = Math.max(...allY);
   const s = Math.min((width - 2 * pad) / Math.max(x1 - x0, 1), (height - 2 * pad) / Math.max(y1 - y0, 1));
-  const X = (x) => pad + (x - x0) * s, Y = (y) => height - pad - (y - y0) * s;
+  const left = (width - (x1 - x0) * s) / 2;  // centred in the box
+  const X = (x) => left + (x - x0) * s, Y = (y) => height - pad - (y - y0) * s;
   const needle = (ctx.search || "").trim().toLowerCase();
   const matches = {docs: 0, queries: 0};
   const docText = (i) => (ctx.docs.titles[i] ? ctx.docs.titles[i] + " — " : "") + ctx.docs.texts[i];
@@ -185,7 +188,7 @@ function drawClusterMap(container, cmap, ctx) {
     const text = cmap.queries.text[j] || "";
     const hit = needle && (qid.toLowerCase().includes(needle) || text.toLowerCase().includes(needle));
     if (hit) matches.queries += 1;
-    const x = X(cmap.queries.x[j]), y = Y(cmap.queries.y[j]), r = hit ? 8 : 6;
+    const x = X(cmap.queries.x[j]), y = Y(cmap.queries.y[j]), r = (hit ? 2 : 0) + (cmap.queries.id.length > 100 ? 4.5 : 6);
     const colour = byMetric ? metricColour(values[j]) : clusterColour(cmap.queries.c[j]);
     const mark = svg("path", {d: "M" + (x - r) + " " + y + "L" + x + " " + (y - r) + "L" + (x + r) + " " + y + "L" + x + " " + (y + r) + "Z",
                               fill: colour, stroke: "#1d2330", "stroke-width": 1.2,
