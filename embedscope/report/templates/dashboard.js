@@ -406,9 +406,13 @@ function setMode(mode) {
 function judge(qid, docId, grade) {
   setStatus("saving…");
   return state.source.judge(qid, docId, grade).then((saved) => {
-    setStatus("saved: " + plural(saved.total, "judgment") + " in " + saved.file);
-    return refreshScores().then(() => { if (state.selected === qid) return loadPage(qid); });
-  }).catch((e) => setStatus("not saved: " + e.message, true));
+    const line = "saved: " + plural(saved.total, "judgment") + " in " + saved.file;
+    setStatus(line + " · re-scoring…");
+    // the hit's mark first, then the numbers (re-scoring runs the statistics again)
+    const page = state.selected === qid ? loadPage(qid) : Promise.resolve();
+    return page.then(refreshScores).then(() => setStatus(line),
+                                         (e) => setStatus(line + "; could not re-score: " + e.message, true));
+  }, (e) => setStatus("not saved: " + e.message, true));
 }
 
 // Re-draw what judgments change: the numbers, the verdicts, the plots, the query list and the progress.
