@@ -173,3 +173,16 @@ def test_token_counts_are_per_text_without_padding(spec):
     alone = count([short])[0]
     batched = count([short, long])
     assert batched[0] == alone < batched[1]
+
+
+def test_bench_times_retrievers_that_embed_nothing(synthetic, tmp_path):
+    """BM25 and pipelines are timed one query at a time (text to top-k), not skipped as 'not an embedder'."""
+    from embedscope.perf.bench import bench_model
+    from embedscope.runs.context import RetrievalContext
+
+    context = RetrievalContext(tmp_path / "cache")
+    for spec in ("bm25", "hybrid:bm25+tokenlearn"):
+        entry = bench_model(spec, synthetic, latency_queries=5, context=context)
+        assert "skipped" not in entry, entry
+        latency = entry["retrieval"]["query_latency_ms"]
+        assert latency["n"] == 5 and 0 < latency["p50"] <= latency["p95"]

@@ -32,13 +32,19 @@ def command(run_dir, data, split, models, max_docs, latency_queries, prices_path
     from embedscope.perf.cost import SCALES, load_prices
     from embedscope.perf.tables import print_perf
 
+    from embedscope.runs.context import RetrievalContext
+
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    context = RetrievalContext()
     if run_dir:
         from embedscope.rundir import read_dataset, read_results
 
         results = read_results(run_dir)
         dataset = read_dataset(run_dir, results)
         models = models or tuple(m.spec for m in results.ok_models)
+        # retrievers are timed as the run searched: its cache, index and similarity
+        settings = results.settings
+        context = RetrievalContext.of(settings.cache or None, index=settings.index, similarity=settings.similarity)
     elif data:
         from embedscope.data import load
 
@@ -49,7 +55,7 @@ def command(run_dir, data, split, models, max_docs, latency_queries, prices_path
         raise click.UsageError("name at least one --model")
     prices = load_prices(prices_path)
     perf = bench(dataset, list(models), prices=prices, scales=scales or SCALES, latency_queries=latency_queries,
-                 max_docs=max_docs, reference_api=versus, log=log)
+                 max_docs=max_docs, reference_api=versus, log=log, context=context)
     if load_url:
         from embedscope.perf.loadtest import load_test
 
