@@ -5,6 +5,7 @@ the report. The worked example in docs/guides/models.md is this flow."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from embedscope.cli import cli
+from embedscope.report.html import decode_view
 from embedscope.results import Results
 
 
@@ -108,7 +110,9 @@ def test_seed_workflow_end_to_end(vectors):
     # 7. the report
     invoke("report", run_dir)
     html = (run_dir / "report.html").read_text()
-    assert all(name in html for name in ("static", "projected", "half", "bm25"))
+    found = re.search(r'<script type="text/plain" id="embedscope-data" data-encoding="([^"]+)">([^<]*)</script>', html)
+    view = json.dumps(decode_view(found.group(1), found.group(2).strip()))
+    assert all(f'"{name}"' in view for name in ("static", "projected", "half", "bm25"))
 
 
 def test_embed_exports_several_models_into_one_parquet(synthetic_dir, synthetic, tmp_path):
