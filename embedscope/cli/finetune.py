@@ -40,16 +40,22 @@ def _training_examples(train_file, data, train_split, max_train_queries):
     return examples, dataset.doc_texts
 
 
-def _mine(examples, corpus, model_spec, cache, rank_range, num_negatives, margin, sampling, seed):
+def _mining_settings(options: dict, seed: int):
+    """The mining options (taken out of `options`) as MiningSettings."""
+    from embedscope.finetune import MiningSettings, parse_range
+
+    start, end = parse_range(options.pop("rank_range"))
+    return MiningSettings(start, end, options.pop("num_negatives"), options.pop("margin"), options.pop("sampling"), seed)
+
+
+def _mine(examples, corpus, model_spec, cache, settings):
     from embedscope.cache import EmbeddingCache
-    from embedscope.finetune import MiningSettings, mine_hard_negatives, parse_range
+    from embedscope.finetune import mine_hard_negatives
     from embedscope.models import load_model
 
     model = load_model(model_spec)
     if not hasattr(model, "encode_documents"):
         raise ValueError(f"--mine-model {model_spec}: mining needs a dense embedding model")
-    start, end = parse_range(rank_range)
-    settings = MiningSettings(start, end, num_negatives, margin, sampling, seed)
     return mine_hard_negatives(examples, corpus, model, EmbeddingCache(cache), settings)
 
 
@@ -79,7 +85,7 @@ def _mining_options(fn):
 @click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def mine_command(data, split, input_file, model_spec, rank_range, num_negatives, margin, sampling, seed, cache, output, quiet):
+def mine_command(data, split, input_file, model_spec, seed, cache, output, quiet, **mining):
     """Mine hard negatives and write {query, pos, neg} JSONL training data."""
     from embedscope import progress
     from embedscope.finetune import examples_from_beir, read_training_jsonl, write_training_jsonl
@@ -93,7 +99,7 @@ def mine_command(data, split, input_file, model_spec, rank_range, num_negatives,
         examples, corpus = examples_from_beir(dataset), dataset.doc_texts
     else:
         raise click.UsageError("give --data DIR (BEIR folder) or --input FILE.jsonl")
-    mined, stats = _mine(examples, corpus, model_spec, cache, rank_range, num_negatives, margin, sampling, seed)
+    mined, stats = _mine(examples, corpus, model_spec, cache, _mining_settings(mining, seed))
     write_training_jsonl(mined, output)
     _echo_mining(stats)
     click.echo(f"{len(mined)} examples -> {output}")
@@ -140,9 +146,7 @@ def _echo_mining(stats: dict) -> None:
 @click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
 @click.option("--output", "-o", required=True, help="Folder for report.json, candidate/ and (if promoted) model/.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(base, train_file, data, train_split, eval_data, eval_split, max_train_queries, max_queries, max_docs,
-            do_mine, rank_range, num_negatives, margin, sampling, epochs, max_steps, batch_size, learning_rate,
-            max_seq_length, negatives, device, seed, metric, alpha, min_delta, compare_pair, cache, output, quiet):
+def command(output, cache, quiet, **options):
     """Fine-tune a model and promote it only if it is significantly better on held-out queries.
 
     The tuned model is written to OUTPUT/candidate; it is moved to OUTPUT/model only when the guard promotes it.
@@ -151,6 +155,15 @@ def command(base, train_file, data, train_split, eval_data, eval_split, max_trai
     from embedscope import progress
     from embedscope.finetune import TrainSettings, before_after, finetune, write_training_jsonl
 
+    # The options in groups: what to train on and evaluate, how to mine, how to train, how to decide.
+    data, eval_data, eval_split, seed = (options.pop(k) for k in ("data", "eval_data", "eval_split", "seed"))
+    max_queries, max_docs, compare_pair = (options.pop(k) for k in ("max_queries", "max_docs", "compare_pair"))
+    mining = _mining_settings(options, seed)
+    guard = {key: options.pop(key) for key in ("metric", "alpha", "min_delta")}
+    training = TrainSettings(**{key: options.pop(key) for key in ("epochs", "max_steps", "batch_size", "learning_rate",
+                                                                  "max_seq_length", "negatives", "device")}, seed=seed)
+    base, train_file, train_split, max_train_queries, do_mine = (
+        options.pop(k) for k in ("base", "train_file", "train_split", "max_train_queries", "do_mine"))
     progress.set_enabled(not quiet)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -169,23 +182,20 @@ def command(base, train_file, data, train_split, eval_data, eval_split, max_trai
             log(f"left out {leaked} training queries that also appear in the held-out split")
         report["left_out_held_out_queries"] = leaked
         if do_mine and not any(ex.neg for ex in examples):
-            examples, mining = _mine(examples, corpus, _as_spec(base), cache, rank_range, num_negatives, margin, sampling, seed)
+            examples, mined = _mine(examples, corpus, _as_spec(base), cache, mining)
             write_training_jsonl(examples, output / "train-mined.jsonl")
-            _echo_mining(mining)
-            report["mining"] = mining
+            _echo_mining(mined)
+            report["mining"] = mined
         candidate = output / "candidate"
-        settings = TrainSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
-                                 max_seq_length=max_seq_length, negatives=negatives, seed=seed, device=device)
-        log(f"training {base} on {len(examples)} queries ({device})")
-        trained = finetune(base, examples, candidate, settings)
+        log(f"training {base} on {len(examples)} queries ({training.device})")
+        trained = finetune(base, examples, candidate, training)
         log(f"{trained.steps} steps in {trained.seconds:.0f}s, loss {trained.first_loss:.4f} -> {trained.last_loss:.4f}")
         report["training"] = {"base": base, "rows": trained.rows, "steps": trained.steps, "seconds": trained.seconds,
                               "losses": trained.losses, "settings": trained.settings}
-        base_spec, tuned_spec = base, f"st:{candidate}?name=tuned&max_seq_length={max_seq_length}"
+        base_spec, tuned_spec = base, f"st:{candidate}?name=tuned&max_seq_length={training.max_seq_length}"
         if Path(base).is_dir() or base.startswith(("minilm", "st:", "sentence-transformers:")):
-            base_spec = _with_length(base, max_seq_length)
-    result = before_after(held_out, base_spec, tuned_spec, metric=metric, alpha=alpha, min_delta=min_delta,
-                          cache_dir=cache, log=log)
+            base_spec = _with_length(base, training.max_seq_length)
+    result = before_after(held_out, base_spec, tuned_spec, **guard, cache_dir=cache, log=log)
     report.update(result)
     if report["promoted"] and not compare_pair:
         model_dir = output / "model"
