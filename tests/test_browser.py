@@ -405,6 +405,7 @@ def test_web_app_judging(browser, runs, app):
     assert any(after[m] != before[m] for m in before)
     assert any("from" in t for t in texts(browser, "#table-leaderboard .delta.down, #table-leaderboard .delta.up"))
     assert "embedscope report" in browser.find_element("css selector", "#judged-banner .command").text
+    shot(browser, "app-rescored-1400.png", browser.find_element("id", "leaderboard"))
     # keys: j to the second hit, 2 grades it relevant
     press(browser, "jj2")
     wait_for(browser, lambda d: len(read_judgments(run_dir / "judgments" / "qrels.tsv").get(qid, {})) == 2)
