@@ -9,6 +9,7 @@ from pathlib import Path
 from embedscope.data import Dataset
 from embedscope.metrics import Evaluation, canonical, evaluate
 from embedscope.models.preflight import load_checked
+from embedscope.models.training_data import flag as flag_training_overlap
 from embedscope.runs import Run
 from embedscope.runs.context import RetrievalContext, log as default_log
 
@@ -113,6 +114,9 @@ def compare(
         seconds = time.perf_counter() - started
         evaluation = evaluate(dataset.qrels, run, metrics) if dataset.has_qrels else None
         info = model_info(model) | {"seconds": seconds}
+        # a score on data the model was trained on is flagged wherever it is shown
+        spec_name = spec if isinstance(spec, str) else None
+        info = flag_training_overlap(info, dataset.name, name, info.get("path"), spec_name)
         emb = run.meta.get("embedding", {}).get("documents")
         if emb and emb["encoded"] and emb["encode_seconds"] > 0:
             info["docs_per_second"] = emb["encoded"] / emb["encode_seconds"]

@@ -30,6 +30,7 @@ class Candidate:
     dim: int | None = None
     languages: list[str] | None = None
     dense: bool = True
+    trained_on: list[str] = field(default_factory=list)  # quality measured on data the model was trained on
     status: str = "candidate"
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -97,7 +98,10 @@ def candidates_from(results: Results, perf: dict | None, *, metric: str | None =
         dim = m.info.dim or speed.get("dim") or (api_rows.get(m.name) or {}).get("dim")
         c = Candidate(name=m.name, quality=(m.metrics or {}).get(metric), dim=dim,
                       languages=measured.get("languages") or (api_rows.get(m.name) or {}).get("languages"),
-                      dense=kind in VECTOR_KINDS)
+                      dense=kind in VECTOR_KINDS, trained_on=list(m.info.trained_on))
+        if m.info.trained_on:
+            c.notes.append(f"its {metric} comes from data it was trained on ({', '.join(m.info.trained_on)}): "
+                           "not zero-shot, check it on data it has not seen")
         if not m.ok:
             c.unknown["quality"] = f"the model failed in this run: {m.reason}"
         c.latency_ms = (timed.get("query_latency_ms") or speed.get("query_latency_ms") or {}).get(percentile)

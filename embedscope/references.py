@@ -261,6 +261,14 @@ def _names(result) -> tuple[list[str], str | None]:
     return names, card.base_model if card else None
 
 
+def _trained_on(result, task: str) -> list[str]:
+    """The model's declared training data that is the published score's task: that score is not zero-shot."""
+    from embedscope.models.training_data import card_training_data, trained_on
+
+    names = [result.name, result.info.get("path"), result.spec if isinstance(result.spec, str) else None]
+    return trained_on(card_training_data(result.info, *names)[0], task)
+
+
 def reference_section(comparison, paths=(), task: str | None = None, metric: str = "ndcg@10",
                       significance: dict | None = None) -> dict | None:
     """Published scores beside the scores measured here, and how far the two orders agree.
@@ -297,7 +305,8 @@ def reference_section(comparison, paths=(), task: str | None = None, metric: str
         if found is None and metric == "ndcg@10":
             found = _card_reference(result, task, split)
         found = found or {"reference": None, "source": None, "split": None, "subset": None}
-        rows.append({"model": result.name, "own": result.evaluation.mean[metric], **found})
+        rows.append({"model": result.name, "own": result.evaluation.mean[metric], **found,
+                     "trained_on": _trained_on(result, task)})
     reference_only = [{"model": r.model, "metrics": r.metrics, "source": r.source, "split": r.split,
                        "subset": r.subset} for key, r in by_model.items() if key not in used]
     if not any(row["reference"] is not None for row in rows) and not reference_only:

@@ -94,6 +94,7 @@ class ModelInfo(_OpenRecord):
     card: dict | None = None
     prompts: dict | None = None
     warnings: list[str] = Field(default_factory=list)
+    trained_on: list[str] = Field(default_factory=list)  # declared training data that is the dataset scored on
     seconds: float | None = None
     docs_per_second: float | None = None
 
@@ -225,6 +226,7 @@ class ReferenceRow(_Record):
     source: str | None
     split: str | None = None  # the split the published score is on (test, dev, validation)
     subset: str | None = None  # its language subset ("default", "mean" over subsets, or a language)
+    trained_on: list[str] = Field(default_factory=list)  # the model's declared training data that is this task
 
 
 class ReferenceOnly(_Record):

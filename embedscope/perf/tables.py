@@ -98,11 +98,14 @@ def print_recommendation(advice: dict, out: Console | None = None) -> None:
     for col in ("model", advice["metric"], "cost", "via", "p95 ms", "dim", "status", "why"):
         t.add_column(col, justify="right" if col in (advice["metric"], "cost", "p95 ms", "dim") else "left")
     for m in sorted(advice["models"], key=lambda m: -(m["quality"] or -1)):
-        t.add_row(escape(m["name"]), _num(m["quality"], "{:.4f}"), _num(m["cost_usd"], "${:,.2f}"),
+        mark = " †" if m.get("trained_on") else ""
+        t.add_row(escape(m["name"]), _num(m["quality"], "{:.4f}") + mark, _num(m["cost_usd"], "${:,.2f}"),
                   escape(m["cost_option"] or "-"), _num(m["latency_ms"], "{:.1f}"), _num(m["dim"], "{}"),
                   m["status"] + (" *" if m["pareto"] else ""), escape("; ".join(m["reasons"] + m["notes"])))
     out.print(t)
     out.print("[dim]* on the Pareto front of quality, cost and latency[/dim]")
+    if any(m.get("trained_on") for m in advice["models"]):
+        out.print("[yellow]† measured on data the model was trained on (declared by its authors): not zero-shot[/]")
     if advice["chosen"]:
         out.print(f"[bold green]recommended: {escape(advice['chosen'])}[/bold green]")
     else:

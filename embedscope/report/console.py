@@ -4,7 +4,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from embedscope.report.markdown import VERDICT_HEADER, disagreement_rows, header, leaderboard_rows, verdict_rows
+from embedscope.report.markdown import (
+    VERDICT_HEADER,
+    disagreement_rows,
+    header,
+    leaderboard_rows,
+    trust_notes,
+    verdict_rows,
+)
 
 
 def wide_console() -> Console:
@@ -21,6 +28,8 @@ def print_leaderboard(comparison, console: Console | None = None) -> None:
     for row in leaderboard_rows(comparison):
         t.add_row(*row)
     console.print(t)
+    for note in trust_notes(comparison):
+        console.print(f"[yellow]{escape(note)}[/]")
     analysis = getattr(comparison, "analysis", None)
     if analysis is None and any(r.evaluation for r in comparison.results) and len(comparison.results) > 1:
         from embedscope.stats import analyse
@@ -65,11 +74,17 @@ def print_references(section: dict, console: Console) -> None:
     for name in ("model", "published", "your data", "source"):
         t.add_column(name, justify="left" if name in ("model", "source") else "right", no_wrap=True)
     for r in section["models"]:
-        t.add_row(r["model"], "—" if r["reference"] is None else f"{r['reference']:.4f}", f"{r['own']:.4f}", r["source"] or "—")
+        mark = " †" if r.get("trained_on") else ""
+        t.add_row(r["model"], "—" if r["reference"] is None else f"{r['reference']:.4f}{mark}", f"{r['own']:.4f}{mark}",
+                  r["source"] or "—")
     for r in section["reference_only"]:
         value = r["metrics"].get(section["metric"])
         t.add_row(f"{r['model']} (reference only)", "—" if value is None else f"{value:.4f}", "not run here", r["source"])
     console.print(t)
+    for r in section["models"]:
+        if r.get("trained_on"):
+            console.print(f"[yellow]† {escape(r['model'])} was trained on {', '.join(r['trained_on'])} (declared by its "
+                          "authors): these scores are not zero-shot[/]")
     ag = section["agreement"]
     if ag["kendall_tau"] is not None:
         console.print(f"rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}")

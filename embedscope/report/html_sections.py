@@ -17,6 +17,7 @@ import json
 import math
 from pathlib import Path
 
+from embedscope.models.training_data import MARK as TRAINED_MARK
 from embedscope.results import ModelResult, Results, Significance
 
 # Column kinds the page knows how to format: model (a model name, coloured), text, int, metric (3 decimals,
@@ -122,8 +123,20 @@ def model_rows(results: Results, perf: dict | None) -> list[dict]:
             ci = confidence_interval(results, m.name, metric)
             if ci:
                 row["ci:" + metric] = ci
+            if info.trained_on:
+                row["mark:" + metric] = trained_mark(info.trained_on)
         rows.append(row)
     return rows
+
+
+def trained_mark(datasets: list[str]) -> dict:
+    """The mark beside a score measured on data the model's authors declare training on."""
+    return {"text": TRAINED_MARK, "title": f"trained on {', '.join(datasets)} (declared by its authors): not zero-shot"}
+
+
+def trained_note(rows: list[tuple[str, list[str]]]) -> str:
+    return "".join(f" {TRAINED_MARK} {name} was trained on {', '.join(data)} (declared by its authors): "
+                   "its scores here are not zero-shot." for name, data in rows if data)
 
 
 def _params_m(perf_model: dict | None):
@@ -168,7 +181,8 @@ def leaderboard(results: Results, perf: dict | None, before: dict | None = None)
                      "(blind judging pools every model's top k) and the scores appear as you judge.")
     has_ci = any(k.startswith("ci:") for r in rows for k in r)
     note = ("Best value per metric in bold." + (" Brackets: 95% confidence interval over queries." if has_ci else "") +
-            " Means over the judged queries; per-query values are in the explorer.")
+            " Means over the judged queries; per-query values are in the explorer." +
+            trained_note([(m.name, m.info.trained_on) for m in results.models]))
     return table("leaderboard", "Leaderboard", columns, rows, note)
 
 
@@ -226,13 +240,15 @@ def references(results: Results) -> dict | None:
     if not section or not section.models:
         return None
     metric = section.metric
-    rows = [{"model": r.model, "published": finite(r.reference), "own": finite(r.own), "source": r.source}
-            for r in section.models]
+    rows = [{"model": r.model, "published": finite(r.reference), "own": finite(r.own), "source": r.source,
+             **({"mark:published": trained_mark(r.trained_on), "mark:own": trained_mark(r.trained_on)}
+                if r.trained_on else {})} for r in section.models]
     rows += [{"model": f"{r.model} (reference only)", "published": finite(r.metrics.get(metric)), "own": None,
               "source": r.source} for r in section.reference_only]
     columns = [column("model", "model", "model"), column("published", f"published {metric}", "metric"),
                column("own", f"{metric} on your data", "metric"), column("source", "source")]
-    note = f"{section.task or 'this task'}: published scores beside yours."
+    note = f"{section.task or 'this task'}: published scores beside yours." + trained_note(
+        [(r.model, r.trained_on) for r in section.models])
     if finite(section.agreement.kendall_tau) is not None:
         note += f" Rank agreement: Kendall's tau {section.agreement.kendall_tau:.2f}."
     return table("references", "Published scores", columns, rows, note)
@@ -356,7 +372,9 @@ def recommendation(results: Results, perf: dict | None) -> dict | None:
         return None
     rows = [{"model": m["name"], "status": m["status"], "quality": finite(m["quality"]), "cost": finite(m["cost_usd"]),
              "option": m["cost_option"], "latency": finite(m["latency_ms"]), "dim": finite(m["dim"]),
-             "pareto": bool(m["pareto"]), "why": " ".join(m["reasons"])} for m in found["models"]]
+             "pareto": bool(m["pareto"]), "why": " ".join(m["reasons"] + m["notes"]),
+             **({"mark:quality": trained_mark(m["trained_on"])} if m.get("trained_on") else {})}
+            for m in found["models"]]
     columns = [column("model", "model", "model"), column("status", "status"),
                column("quality", found["metric"], "metric", glossary_for(found["metric"])),
                column("cost", f"cost for {found['scale']:,} texts ($)", "usd"), column("option", "cheapest way"),

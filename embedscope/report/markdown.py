@@ -1,25 +1,36 @@
 from __future__ import annotations
 
+from embedscope.models.training_data import MARK as TRAINED_MARK
+
 
 def fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
 def leaderboard_rows(comparison) -> list[list[str]]:
-    """Models best first by the main metric; one row of formatted cells each."""
+    """Models best first by the main metric; one row of formatted cells each. A model trained on this dataset
+    has its scores marked (see trust_notes)."""
     main = comparison.main_metric
     ordered = sorted(comparison.results, key=lambda r: -(r.evaluation.mean[main] if r.evaluation else -1))
     rows = []
     for r in ordered:
         means = r.evaluation.mean if r.evaluation else {}
         speed = r.info.get("docs_per_second")
-        rows.append([r.name, str(r.info.get("dim", "—")), *[fmt(means.get(m)) for m in comparison.metrics],
+        mark = f" {TRAINED_MARK}" if r.info.get("trained_on") else ""
+        rows.append([r.name, str(r.info.get("dim", "—")), *[fmt(means.get(m)) + mark for m in comparison.metrics],
                      f"{speed:,.0f}" if speed else "cached" if r.run.meta.get("kind") == "dense" else "—",
                      f"{r.info.get('seconds', 0):.1f}"])
     return rows
 
 
 LEADERBOARD_HEADER = ["model", "dim"]
+
+
+def trust_notes(comparison) -> list[str]:
+    """One line per model whose scores come from data it was trained on (the mark next to its numbers)."""
+    return [f"{TRAINED_MARK} {r.name}: trained on {', '.join(r.info['trained_on'])} (declared by its authors), "
+            f"so its scores on {comparison.dataset.name} are not zero-shot"
+            for r in comparison.results if r.info.get("trained_on")]
 
 
 def header(comparison) -> list[str]:
@@ -143,6 +154,7 @@ def summary_markdown(comparison, analysis: dict | None = None) -> str:
         "",
         table(header(comparison), leaderboard_rows(comparison)),
         "",
+        *[f"> {note}  " for note in trust_notes(comparison)],
     ]
     if analysis:
         parts += [statistics_markdown(analysis, comparison.metrics)]
@@ -156,13 +168,17 @@ def summary_markdown(comparison, analysis: dict | None = None) -> str:
 def references_markdown(section: dict) -> str:
     """Published scores beside this data's, with the rank agreement and its warning."""
     metric, task = section["metric"], section["task"]
-    rows = [[r["model"], fmt(r["reference"]), fmt(r["own"]), r["source"] or "—"] for r in section["models"]]
+    marks = {r["model"]: f" {TRAINED_MARK}" if r.get("trained_on") else "" for r in section["models"]}
+    rows = [[r["model"], fmt(r["reference"]) + marks[r["model"]], fmt(r["own"]) + marks[r["model"]], r["source"] or "—"]
+            for r in section["models"]]
     rows += [[f"{r['model']} (reference only)", fmt(r["metrics"].get(metric)), "not run here", r["source"]]
              for r in section["reference_only"]]
     ag = section["agreement"]
     split = f", {section['split']} split" if section.get("split") else ""
     lines = [f"## Published scores vs your data ({task}{split}, {metric})", "",
              table(["model", f"published {metric}", f"your data {metric}", "source"], rows), ""]
+    lines += [f"{TRAINED_MARK} {r['model']} was trained on {', '.join(r['trained_on'])} (declared by its authors): "
+              "these scores are not zero-shot.  " for r in section["models"] if r.get("trained_on")]
     if ag["kendall_tau"] is not None:
         rho = f", Spearman's rho {ag['spearman_rho']:.2f}" if len(ag["rows"]) >= 3 else ""
         lines.append(f"Rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}{rho}.")

@@ -2,8 +2,9 @@
 // Tables users expect: click a header to sort (again to reverse), a filter box, columns to show or hide,
 // copy as CSV or Markdown, models hidden everywhere at once. A table spec comes from the view:
 // {id, title, columns: [{key, label, kind, help, hidden}], rows: [{key: raw value}], note, model_key}.
-// A row may carry "ci:KEY" (an interval shown under the value) and "before:KEY" (the value before your
-// judgments, shown as a change).
+// A row may carry "ci:KEY" (an interval shown under the value), "before:KEY" (the value before your
+// judgments, shown as a change) and "mark:KEY" ({text, title}: a mark after the value, e.g. a score measured on
+// the model's own training data).
 
 function compareValues(a, b) {
   if (a === null || a === undefined || a === "" || b === null || b === undefined || b === "") return 0;
@@ -182,6 +183,12 @@ class DataTable {
       td.append(el("span", "value", formatValue(c.kind, v, {floor: this.spec.p_floor})));
     }
     if (c.kind === "metric" && isNum(v) && best[c.key] === v) td.classList.add("best");
+    const mark = row["mark:" + c.key];
+    if (mark && mark.text) {
+      const m = el("span", "mark", " " + mark.text);
+      m.title = mark.title || "";
+      td.append(m);
+    }
     const before = row["before:" + c.key];
     if (isNum(before) && isNum(v)) {
       const change = v - before;
