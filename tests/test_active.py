@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from test_browser import browser  # noqa: F401 - the headless Chromium fixture (skips without chromium)
+
 from embedscope.cli import cli
 from embedscope.metrics import evaluate
 from embedscope.noqrels.active import ActiveJudging
@@ -431,6 +433,58 @@ def test_web_app_active_mode(noqrels_run, tmp_path):
         assert after["verdicts"] != state["verdicts"]
         with pytest.raises(urllib.error.HTTPError):
             get("api/active?n=x")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_app_active_mode_in_a_browser(noqrels_run, tmp_path, browser):
+    """`embedscope serve`'s active mode in headless Chromium: the verdicts of every pair of models, the pair to
+    judge next (blind), a judgment by click updates both; once judged to the stopping point the page says settled."""
+    import shutil
+
+    from test_browser import assert_clean, click, open_page, shot, wait_for
+
+    from embedscope.judgments import JudgmentStore, judgments_path
+    from embedscope.webui import Explorer, WebApp, serve_in_thread
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(noqrels_run[0], run_dir)
+    judge = noqrels_run[1]
+    server, thread = serve_in_thread(WebApp(Explorer(run_dir), k=5))
+    try:
+        open_page(browser, server.url)
+        wait_for(browser, lambda d: d.find_elements("css selector", "#active-next li.hit"), timeout=60)
+        rows = browser.execute_script("return [...document.querySelectorAll('#table-active-verdicts tbody tr')].length")
+        assert rows == 3
+        status = browser.find_element("id", "active-status").text
+        assert "of 3 pairs of models settled" in status
+        first = browser.execute_script("return active.state.next[0]")
+        assert not browser.find_elements("css selector", "#active-next .rank, #active-next .score")  # blind
+        grade = judge(first["query_id"], first["doc_id"])
+        click(browser, f"#active-next button[data-grade='{grade}']")
+        before = browser.execute_script("return active.state.judged")
+        wait_for(browser, lambda d: d.execute_script("return active.state.judged") == before + 1, timeout=60)
+        saved = JudgmentStore(judgments_path(run_dir)).load()
+        assert saved[first["query_id"]][first["doc_id"]] == grade
+        assert_clean(browser)
+        # judge the rest up to the stopping point outside the page; a reload shows the decision settled
+        from embedscope.noqrels.active import for_run_dir
+
+        active = for_run_dir(run_dir)
+        store = JudgmentStore(judgments_path(run_dir))
+        while not active.settled:
+            batch = [active.pair(i) for i in active.next_order(10)]
+            for q, d in batch:
+                store.set(q, d, judge(q, d))
+            active.update([(q, d, judge(q, d)) for q, d in batch])
+        open_page(browser, server.url)
+        wait_for(browser, lambda d: "Settled" in (d.find_element("id", "active-status").text
+                                                  if d.find_elements("id", "active-status") else ""), timeout=60)
+        assert "You can stop judging" in browser.find_element("id", "active-status").text
+        shot(browser, "active-judging.png", browser.find_element("id", "active"))
+        assert_clean(browser)
     finally:
         server.shutdown()
         server.server_close()

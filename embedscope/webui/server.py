@@ -28,6 +28,7 @@ MAX_K = 1000
 STATIC = {  # name -> (package, file, content type); "" is the page itself, rendered at start
     "page.css": ("embedscope.report", "templates/page.css", "text/css; charset=utf-8"),
     "app.js": ("embedscope.webui", "static/app.js", "text/javascript; charset=utf-8"),
+    "active.js": ("embedscope.webui", "static/active.js", "text/javascript; charset=utf-8"),
     "favicon.svg": ("embedscope.report", "templates/favicon.svg", "image/svg+xml"),
     **{name: ("embedscope.report", f"templates/{name}", "text/javascript; charset=utf-8") for name in PAGE_SCRIPTS},
 }
@@ -62,7 +63,7 @@ class WebApp:
         self.active = ActiveMode(explorer)  # active mode: judge-next's order and the verdicts after each judgment
         self._static = {name: resources.files(pkg).joinpath(path).read_bytes() for name, (pkg, path, _) in STATIC.items()}
         title = f"embedscope: {explorer.dataset.name}"
-        self._static[""] = render_page(title, scripts=[*PAGE_SCRIPTS, "app.js"]).encode("utf-8")
+        self._static[""] = render_page(title, scripts=[*PAGE_SCRIPTS, "active.js", "app.js"]).encode("utf-8")
         self._rescored: tuple[tuple, dict | None] | None = None
         self._lock = threading.Lock()
 

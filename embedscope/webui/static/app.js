@@ -35,6 +35,9 @@ class AppSource {
   judge(qid, docId, grade) { return api("judgments", {query_id: qid, doc_id: docId, grade: grade}); }
 
   scores(k) { return api("scores?" + query({k: k})); }
+
+  active(n) { return api("active?" + query({n: n})); }
 }
 
-startDashboard(new AppSource());
+const source = new AppSource();
+startDashboard(source).then(() => startActive(source));
