@@ -99,7 +99,7 @@ def test_console_report_and_recommendation_say_so(nq_run, tmp_path):
     assert "was trained on NQ" in board["note"]
     advice = CliRunner().invoke(cli, ["recommend", str(run_dir), "--json"])
     assert advice.exit_code == 0, advice.output
-    notes = {m["name"]: m["notes"] for m in json.loads(advice.output)["models"]}
+    notes = {m["name"]: m["notes"] for m in json.loads(advice.stdout)["models"]}
     assert any("trained on (NQ)" in n for n in notes[next(n for n in notes if n != "bm25")])
     table = CliRunner().invoke(cli, ["recommend", str(run_dir)])
     assert "†" in table.output and "not zero-shot" in table.output
