@@ -108,7 +108,7 @@ def compare(
     built = load_checked(models)  # every model built and checked before any work; all problems at once
     for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
         model.name = name
-        log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
+        context.log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
         started = time.perf_counter()
         run = context.retriever(model).retrieve(dataset, depth, context)
         seconds = time.perf_counter() - started

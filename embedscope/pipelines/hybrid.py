@@ -48,7 +48,11 @@ class HybridRetriever:
         """Each stage's top `depth` (at least k), every stage in the same retrieval context."""
         context = context or self.context
         depth = max(self.depth or k, k)
-        return [context.retriever(s).retrieve(dataset, depth, context) for s in self.stages]
+        runs = []
+        for stage in self.stages:
+            context.log(f"[{self.name}] stage {stage.name}: top-{depth}")
+            runs.append(context.retriever(stage).retrieve(dataset, depth, context))
+        return runs
 
     def searcher(self, dataset, k: int, context: RetrievalContext | None = None):
         """search(query_text) -> {doc_id: score}: every stage's single-query search, fused."""

@@ -91,6 +91,7 @@ class RerankRetriever:
 
     def retrieve(self, dataset, k: int, context: RetrievalContext | None = None) -> Run:
         context = context or self.context
+        context.log(f"[{self.name}] first stage {self.first.name}: top-{max(k, self.top)}, then {self.reranker.name}")
         first = context.retriever(self.first).retrieve(dataset, max(k, self.top), context)
         return self.rerank(dataset, first, k)
 
