@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedscope.data import Dataset
+from embedscope.errors import EmbedscopeError
 from embedscope.metrics import Evaluation, canonical, evaluate
 from embedscope.models.preflight import load_checked
 from embedscope.models.training_data import flag as flag_training_overlap
@@ -27,7 +28,7 @@ class Result:
 
     name: str
     spec: str | dict
-    run: Run
+    run: Run | None
     evaluation: Evaluation | None
     info: dict = field(default_factory=dict)
     status: str = "ok"
@@ -53,6 +54,10 @@ class Comparison:
 
     def result(self, name: str) -> Result:
         return next(r for r in self.results if r.name == name)
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if not r.ok]
 
     @property
     def main_metric(self) -> str:
@@ -110,7 +115,12 @@ def compare(
         model.name = name
         context.log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
         started = time.perf_counter()
-        run = context.retriever(model).retrieve(dataset, depth, context)
+        try:
+            run = context.retriever(model).retrieve(dataset, depth, context)
+        except EmbedscopeError as e:  # expected (an API gave up, a server left): the other models still count
+            log(f"[{name}] failed: {e}")
+            results.append(Result.failed(name, spec, " ".join(str(e).split()), model_info(model)))
+            continue
         seconds = time.perf_counter() - started
         evaluation = evaluate(dataset.qrels, run, metrics) if dataset.has_qrels else None
         info = model_info(model) | {"seconds": seconds}

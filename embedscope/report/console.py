@@ -30,6 +30,9 @@ def print_leaderboard(comparison, console: Console | None = None) -> None:
     console.print(t)
     for note in trust_notes(comparison):
         console.print(f"[yellow]{escape(note)}[/]")
+    for r in comparison.results:
+        if not r.ok:
+            console.print(f"[red]✗ {escape(r.name)} failed:[/] {escape(r.reason or '')}")
     analysis = getattr(comparison, "analysis", None)
     if analysis is None and any(r.evaluation for r in comparison.results) and len(comparison.results) > 1:
         from embedscope.stats import analyse

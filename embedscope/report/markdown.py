@@ -14,6 +14,9 @@ def leaderboard_rows(comparison) -> list[list[str]]:
     ordered = sorted(comparison.results, key=lambda r: -(r.evaluation.mean[main] if r.evaluation else -1))
     rows = []
     for r in ordered:
+        if not r.ok:  # a model that failed during the work: listed, with why, last
+            rows.append([r.name, "—", *["—" for _ in comparison.metrics], "failed", "—"])
+            continue
         means = r.evaluation.mean if r.evaluation else {}
         speed = r.info.get("docs_per_second")
         mark = f" {TRAINED_MARK}" if r.info.get("trained_on") else ""
@@ -156,6 +159,10 @@ def summary_markdown(comparison, analysis: dict | None = None) -> str:
         "",
         *[f"> {note}  " for note in trust_notes(comparison)],
     ]
+    failed = [r for r in comparison.results if not r.ok]
+    if failed:
+        parts += [f"> ⚠ {len(failed)} of {len(comparison.results)} models failed; the others' results are complete:", ">"]
+        parts += [f"> - **{r.name}**: {r.reason}" for r in failed] + [""]
     if analysis:
         parts += [statistics_markdown(analysis, comparison.metrics)]
     if analysis and analysis.get("references"):

@@ -16,8 +16,10 @@ every answered batch before the next one is sent.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 
 import numpy as np
 
@@ -117,6 +119,8 @@ class ApiEmbedder:
                        "retried_statuses": {}, "truncated_texts": 0, "responses_without_usage": 0,
                        "split_batches": 0, "request_seconds": 0.0}
         self.on_request: Callable[[int], None] | None = None  # called with the texts of each answered request
+        self._lock = threading.Lock()  # calls may come from several threads (a cache sending requests in parallel)
+        self._running: set[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = set()
 
     def sends_roles(self) -> bool:
         """True where the API is told query vs document (input_type), so text prompts are not needed."""
@@ -143,8 +147,33 @@ class ApiEmbedder:
 
     def _count_retry(self, error: RemoteError) -> None:
         label = "timeout" if error.timeout else str(error.status or "connection")
-        self._usage["retries"] += 1
-        self._usage["retried_statuses"][label] = self._usage["retried_statuses"].get(label, 0) + 1
+        with self._lock:
+            self._usage["retries"] += 1
+            self._usage["retried_statuses"][label] = self._usage["retried_statuses"].get(label, 0) + 1
+
+    # --- cancelling: Ctrl-C, or a caller giving up, leaves no request running -------------------------------
+    def _run(self, coroutine: Coroutine):
+        """Run the requests of one call to the end, registered so that cancel() can stop them from any thread."""
+
+        async def tracked():
+            entry = (asyncio.get_running_loop(), asyncio.current_task())
+            with self._lock:
+                self._running.add(entry)
+            try:
+                return await coroutine
+            finally:
+                with self._lock:
+                    self._running.discard(entry)
+
+        return run_async(tracked())
+
+    def cancel(self) -> None:
+        """Cancel every request in flight, from any thread: their connections close, and each call in progress
+        ends with asyncio.CancelledError. (Ctrl-C on the calling thread does the same by itself.)"""
+        with self._lock:
+            running = list(self._running)
+        for loop, task in running:
+            loop.call_soon_threadsafe(task.cancel)
 
     def __repr__(self) -> str:
         key = f", key from ${self.api_key_env}" if self.api_key_env else ""
@@ -188,7 +217,8 @@ class ApiEmbedder:
     @property
     def usage(self) -> dict:
         """Requests, texts, billed tokens (from the API's usage field) and retries so far, with a cost estimate."""
-        usage = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._usage.items()}
+        with self._lock:
+            usage = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._usage.items()}
         usage["request_seconds"] = round(usage["request_seconds"], 3)
         usage["provider"] = self.provider
         usage["model"] = self.model
@@ -205,7 +235,7 @@ class ApiEmbedder:
         """Problems found before any work (key missing, server unreachable, model unknown, dimensions not as the
         card or options say), one line each; [] when the model is ready."""
         try:
-            vectors, _ = run_async(self._probe([PREFLIGHT_TEXT], "query"))
+            vectors, _ = self._run(self._probe([PREFLIGHT_TEXT], "query"))
         except RemoteError as e:
             return [str(e)]
         got = int(vectors.shape[1])
@@ -267,10 +297,11 @@ class ApiEmbedder:
         self._seconds_per_text = per_text if self._seconds_per_text is None else 0.5 * (self._seconds_per_text + per_text)
         if self.fixed_batch:
             return
-        if full and seconds < self.request_seconds / 2 and self._batch < self.max_batch_texts:
-            self._batch = min(self.max_batch_texts, self._batch * 2)
-        elif seconds > self.request_seconds * 2 and self._batch > 1:
-            self._batch = max(1, self._batch // 2)
+        with self._lock:
+            if full and seconds < self.request_seconds / 2 and self._batch < self.max_batch_texts:
+                self._batch = min(self.max_batch_texts, self._batch * 2)
+            elif seconds > self.request_seconds * 2 and self._batch > 1:
+                self._batch = max(1, self._batch // 2)
 
     def _checked(self, answer, n: int) -> tuple[np.ndarray, int | None]:
         request = self.http.describe("POST", self.path, texts_label(n))
@@ -297,8 +328,9 @@ class ApiEmbedder:
         except RemoteError as e:
             if not (e.timeout and adaptive and len(texts) > 1):
                 raise
-            self._usage["split_batches"] += 1
-            self._batch = max(1, min(self._batch, len(texts)) // 2)
+            with self._lock:
+                self._usage["split_batches"] += 1
+                self._batch = max(1, min(self._batch, len(texts)) // 2)
             half = len(texts) // 2
             # the lost request's time says the server is slower than thought
             self._seconds_per_text = max(self._seconds_per_text or 0.0, (time.perf_counter() - started) / len(texts))
@@ -308,14 +340,15 @@ class ApiEmbedder:
         seconds = time.perf_counter() - started
         vectors, billed = self._checked(answer, len(texts))
         self._measured(len(texts), seconds, full=len(texts) >= self._batch)
-        self._usage["requests"] += 1
-        self._usage["texts"] += len(texts)
-        self._usage["counted_tokens"] += counted
-        self._usage["request_seconds"] += seconds
-        if billed is None:
-            self._usage["responses_without_usage"] += 1
-        else:
-            self._usage["billed_tokens"] += int(billed)
+        with self._lock:
+            self._usage["requests"] += 1
+            self._usage["texts"] += len(texts)
+            self._usage["counted_tokens"] += counted
+            self._usage["request_seconds"] += seconds
+            if billed is None:
+                self._usage["responses_without_usage"] += 1
+            else:
+                self._usage["billed_tokens"] += int(billed)
         if self.on_request:
             self.on_request(len(texts))
         return vectors
@@ -342,8 +375,9 @@ class ApiEmbedder:
             return np.zeros((0, self._dim or 0), np.float32)
         self.http.key()  # a missing key fails here, before any request
         prepared, counts, truncated = self._prepare(texts, role)
-        self._usage["truncated_texts"] += truncated
-        vectors = run_async(self._encode_async(prepared, counts, role))
+        with self._lock:
+            self._usage["truncated_texts"] += truncated
+        vectors = self._run(self._encode_async(prepared, counts, role))
         if self._dim is None:
             self._dim = int(vectors.shape[1])
         elif vectors.shape[1] != self._dim:

@@ -18,13 +18,14 @@ is sent as a query and as a passage; if the vectors differ, the server adds its 
 from __future__ import annotations
 
 import base64
+import threading
 
 import numpy as np
 
 from embedscope.models import register
 from embedscope.models.api.base import PREFLIGHT_TEXT, ApiEmbedder
 from embedscope.models.cards import card_settings, warn
-from embedscope.remote import RemoteError, run_async
+from embedscope.remote import RemoteError
 
 PROBE_TEXT = "Which prefix does this server put before my text?"
 
@@ -87,6 +88,7 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
                                   f"the card of {self.card_info.name} says the server adds its own prefixes")
         # otherwise the server is probed once, before the first request (server_prompts=false: never)
         self._settled = self.sends_roles() or server_prompts is False
+        self._settle_lock = threading.Lock()
 
     def sends_roles(self) -> bool:
         return bool(self.input_type_values["query"] or self.input_type_values["document"])
@@ -118,13 +120,16 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
 
     def settle(self) -> None:
         """Probe once whether the server adds its own prefixes (see the module docstring)."""
-        if self._settled:
-            return
-        self._settled = True
+        with self._settle_lock:  # one probe, even when calls come from several threads
+            if not self._settled:
+                self._probe_prefixes()
+                self._settled = True
+
+    def _probe_prefixes(self) -> None:
         vectors = {}
         for role, kind in (("query", "query"), ("document", "passage"), ("document", "document")):
             try:
-                vectors[kind] = run_async(self._probe([PROBE_TEXT], role, {"input_type": kind}))[0][0]
+                vectors[kind] = self._run(self._probe([PROBE_TEXT], role, {"input_type": kind}))[0][0]
             except RemoteError as e:
                 if e.status is not None and 400 <= e.status < 500 and e.status not in (401, 403, 404, 429):
                     break  # the server rejects input_type: it does not take roles, so it adds no role prefixes
