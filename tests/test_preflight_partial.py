@@ -25,12 +25,13 @@ def keys(monkeypatch):
 
 def test_preflight_reports_every_problem_at_once_before_any_work(tiny_beir, tmp_path, capsys, monkeypatch):
     refused = f"http://127.0.0.1:{free_port()}"
-    with FakeServer(FakeProvider("openai", api_key=KEY, dim=16)) as server:
+    with FakeServer(FakeProvider("openai", api_key=KEY, dim=16, models=("text-embedding-3-small",))) as server:
         models = [
             "tokenlearn",  # fine
             "cohere:embed-english-v3.0",  # no COHERE_API_KEY
             f"openai-compatible:e5?base_url={refused}/v1&server_prompts=false&{FAST}",  # nothing listens
             f"openai:text-embedding-3-small?base_url={server.url}/v1&dim=32&{FAST.replace('&dim=16', '')}",  # 16 != 32
+            f"openai:text-embedding-4-huge?base_url={server.url}/v1&{FAST}",  # no such model there
             f"st:{tmp_path / 'no-such-model-folder'}",  # not there
             "nonsense-kind:x",
         ]
@@ -38,16 +39,17 @@ def test_preflight_reports_every_problem_at_once_before_any_work(tiny_beir, tmp_
         code, output = run_cli([*args, *[a for m in models for a in ("-m", m)]], capsys, monkeypatch)
         probes = [entry.body["input"] for entry in server.fake.log]
     assert code == 2 and "Traceback" not in output, output
-    assert "5 of 6 models cannot run" in output
+    assert "6 of 7 models cannot run" in output
     problems = [line.strip() for line in output.splitlines() if line.startswith("  ")]
-    assert len(problems) == 5, output
+    assert len(problems) == 6, output
+    assert any("HTTP 404" in p and "text-embedding-4-huge" in p and "does not exist" in p for p in problems)
     assert any("COHERE_API_KEY" in p for p in problems)
     assert any("cannot connect" in p and refused in p for p in problems)
     assert any("returns 16-dim vectors" in p and "32" in p for p in problems)
     assert any("no-such-model-folder" in p for p in problems)
     assert any("nonsense-kind" in p for p in problems)
     # nothing was embedded: one pre-flight text went to the API, no model started, no run directory is left
-    assert probes == [["embedscope pre-flight check"]]
+    assert probes == [["embedscope pre-flight check"]] * 2
     assert "retrieving" not in output
     assert not any((tmp_path / "cache").rglob("*.parquet")) and not any((tmp_path / "runs").rglob("*.json"))
 

@@ -144,3 +144,29 @@ def test_the_server_echoing_the_key_is_redacted(tmp_path):
     assert info.value.status == 401 and info.value.provider.startswith("openai")
     assert KEY not in str(info.value) and "SECRET" not in str(info.value) and "invalid api key ***" in str(info.value)
     assert server.url in info.value.request
+
+
+def test_retry_after_is_honoured_and_capped():
+    import email.utils
+    from types import SimpleNamespace
+
+    import httpx
+
+    from embedscope.remote import MAX_RETRY_AFTER, RemoteError, RetryPolicy, retry_after
+
+    assert retry_after(httpx.Headers({"Retry-After": "7"})) == 7
+    assert retry_after(httpx.Headers({"retry-after-ms": "250"})) == 0.25
+    when = email.utils.formatdate(__import__("time").time() + 30, usegmt=True)
+    assert 25 <= retry_after(httpx.Headers({"Retry-After": when})) <= 30
+    assert retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+
+    policy = RetryPolicy(base_delay=0.01, max_delay=0.05)
+
+    def wait(asked):
+        error = RemoteError("p", "r", "HTTP 429", status=429, transient=True, retry_after=asked)
+        state = SimpleNamespace(attempt_number=1, outcome=SimpleNamespace(exception=lambda: error))
+        return policy.wait(state)
+
+    assert wait(None) <= 0.02  # backoff with jitter alone
+    assert wait(3.0) == 3.0  # the server's wait wins over a shorter backoff
+    assert wait(3600.0) == MAX_RETRY_AFTER  # but a server asking for an hour is asked again after the cap
