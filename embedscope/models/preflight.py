@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from embedscope.errors import EmbedscopeError
+from embedscope.remote import one_line
 
 
 class PreflightError(EmbedscopeError):
@@ -67,11 +68,12 @@ def load_checked(specs: list) -> list:
     for spec in specs:
         try:
             model = load_model(spec)
-        except (EmbedscopeError, ValueError, OSError) as e:
-            problems.append(f"{spec if isinstance(spec, str) else spec.get('name', spec)}: {e}")
+        except (EmbedscopeError, ValueError, OSError) as e:  # a library's message may span lines: one line here
+            label = spec if isinstance(spec, str) else spec.get("name", spec)
+            problems.append(one_line(f"{label}: {e}", 600))
             continue
         models.append(model)
-        problems.extend(p if model.name in p else f"{model.name}: {p}" for p in check(model))
+        problems.extend(one_line(p if model.name in p else f"{model.name}: {p}", 900) for p in check(model))
     if problems:
         raise PreflightError(problems, len(specs))
     return models
