@@ -3,18 +3,19 @@
 SciFact's and NFCorpus's qrels are hidden; a simulated judge answers from them (a pair absent from the qrels is
 not relevant). Three orders judge the depth-10 pool of the models' top 10s:
 
-  pool       the pool file's order: query by query, each query's documents by best rank (what `embedscope serve`
-             shows without active mode), i.e. full depth-10 pooling
-  random     the pool's pairs shuffled (the mean over --seeds shuffles)
-  judge-next `embedscope judge-next`: the pair that can move the open comparisons most, recomputed after every
-             --step judgments
+  pool        the pool file's order: query by query, each query's documents by best rank (what judging without
+              active mode does); judging all of it is full depth-10 pooling, the denominator of every ratio
+  random      the pool's pairs shuffled (the mean over --seeds shuffles)
+  judge-next  `embedscope judge-next`'s order (--strategies: mtc, variance), recomputed after every --step judgments
 
-After every --step judgments each order's verdicts (the sign of the estimated nDCG@10 difference, per pair of
-models) are compared with the verdicts of the full qrels. "Needed" is the number of judgments from which on all
-pairs agree; the ratio divides it by the size of the pool, the judgments full depth-10 pooling makes.
+After every --step judgments, every pair of models gets a verdict (the sign of the nDCG@10 difference) two ways:
+"estimate" (judge-next's: the expected difference once the pool is judged, from the relevance model) and "now"
+(the classic reading: unjudged pairs count as not relevant). Each is compared with the verdicts of the full
+qrels. "Needed" is the number of judgments from which on every pair agrees; a ratio divides it by the pool's
+size. "Stop" is when judge-next declares every pair settled (its stopping rule), and whether it was right then.
 
-Printed: the curves (judgments vs share of pairs agreeing and vs Kendall's tau of the model order), when
-judge-next declared everything settled and whether it was right, and last the RATIO lines. A plot goes to --plot.
+Printed: the curves (judgments vs share of pairs agreeing and vs Kendall's tau of the model order), the needed
+and stop points, and last the RATIO lines. A plot goes to --plot.
 
     .venv/bin/python benchmarks/active_judging.py [--shared ../shared] [--datasets scifact nfcorpus]
         [--models minilm wordllama bm25 tokenlearn] [--cache .embedscope-cache] [--plot docs/img/active-judging.png]
@@ -35,185 +36,195 @@ from embedscope.metrics import evaluate
 from embedscope.noqrels.active import STRATEGIES, ActiveJudging
 
 K = 10
+READINGS = ("estimate", "now")
 
 
-def full_verdicts(dataset, runs, metric) -> dict[tuple[str, str], int]:
+def full_verdicts(dataset, runs, metric) -> tuple[dict[str, float], dict[tuple[str, str], int]]:
     means = {r.name: evaluate(dataset.qrels, r, [metric]).mean[metric] for r in runs}
-    return {(a.name, b.name): int(np.sign(means[a.name] - means[b.name])) for a, b in itertools.combinations(runs, 2)}
+    signs = {(a.name, b.name): int(np.sign(means[a.name] - means[b.name])) for a, b in itertools.combinations(runs, 2)}
+    return means, signs
 
 
-def agreement(active: ActiveJudging, truth: dict[tuple[str, str], int]) -> tuple[float, float, bool]:
-    """(share of pairs whose verdict matches the full qrels', Kendall's tau of the pairwise order, all settled)."""
-    agree = disagree = 0
-    for v in active.verdicts():
-        sign = 0 if v.leader is None else (1 if v.leader == v.a else -1)
-        want = truth[(v.a, v.b)]
-        agree += sign == want
-        disagree += sign == -want and sign != 0
-    n = len(truth)
-    return agree / n, (agree - disagree) / n, active.settled
+def look(active: ActiveJudging, truth: dict[tuple[str, str], int]) -> dict:
+    """Where the comparison stands: for each reading, the share of pairs with the full-qrels verdict and the
+    pairwise Kendall's tau; and whether judge-next calls everything settled."""
+    point = {"judged": active.judged_in_pool, "settled": active.settled}
+    for reading in READINGS:
+        agree = disagree = 0
+        for v in active.verdicts():
+            value = v.estimate if reading == "estimate" else v.current
+            sign = 0 if abs(value) <= 1e-12 else int(np.sign(value))
+            want = truth[(v.a, v.b)]
+            agree += sign == want
+            disagree += sign == -want and sign != 0
+        point[reading] = (agree / len(truth), (agree - disagree) / len(truth))
+    return point
 
 
-def labels_of(active: ActiveJudging, judged: np.ndarray, qrels) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for i in judged:
-        q, d = active.pair(i)
-        out.setdefault(q, {})[d] = qrels.get(q, {}).get(d, 0)
-    return out
-
-
-def fixed_order(active, order, qrels, truth, step):
-    """Judge `order` step by step; the curve [(judgments, agreement, tau, settled)]."""
-    curve = []
-    for n in range(0, len(order) + step, step):
-        n = min(n, len(order))
-        active.set_labels(labels_of(active, order[:n], qrels))
-        curve.append((n, *agreement(active, truth)))
-        if n == len(order):
-            break
+def fixed_order(active, order, qrels, truth, step) -> list[dict]:
+    """Judge `order` `step` pairs at a time; a look after each step."""
+    curve = [look(active, truth)]
+    for start in range(0, len(order), step):
+        batch = [active.pair(i) for i in order[start:start + step]]
+        active.update([(q, d, qrels.get(q, {}).get(d, 0)) for q, d in batch])
+        curve.append(look(active, truth))
     return curve
 
 
-def judge_next(active, qrels, truth, step):
-    """Judge what judge-next asks for, `step` pairs at a time, until the pool is judged."""
-    curve = []
-    active.set_labels({})
-    while True:
-        judged = active.judged_in_pool
-        curve.append((judged, *agreement(active, truth)))
-        if judged == active.pool_size:
-            return curve
-        # once everything is settled the rest of the order matters little: larger steps keep the tail cheap
-        size = step if not active.settled else max(step, judged // 10)
-        batch = [active.pair(i) for i in active.next_order(size)]
+def judge_next(active, qrels, truth, step) -> list[dict]:
+    """Judge what judge-next asks for, `step` pairs at a time, until the whole pool is judged."""
+    curve = [look(active, truth)]
+    while active.judged_in_pool < active.pool_size:
+        batch = [active.pair(i) for i in active.next_order(step)]
         active.update([(q, d, qrels.get(q, {}).get(d, 0)) for q, d in batch])
+        curve.append(look(active, truth))
+    return curve
 
 
-def needed(curve) -> int:
-    """Judgments from which on every pair agrees (the pool size if the last point still disagrees)."""
-    last = curve[-1][0]
-    for n, share, _tau, _settled in reversed(curve):
-        if share < 1.0:
-            return min(last, next((m for m, *_ in curve if m > n), last))
-    return 0
+def needed(curve, reading: str) -> int:
+    """Judgments from which on every pair agrees (the pool's size when the end still disagrees)."""
+    last_wrong = max((i for i, p in enumerate(curve) if p[reading][0] < 1.0), default=None)
+    if last_wrong is None:
+        return 0
+    return curve[min(last_wrong + 1, len(curve) - 1)]["judged"]
 
 
-def first_settled(curve) -> tuple[int | None, float | None]:
-    for n, share, _tau, settled in curve:
-        if settled:
-            return n, share
-    return None, None
+def stop(curve) -> dict | None:
+    return next((p for p in curve if p["settled"]), None)
 
 
-def curve_at(curve, n):
-    """The curve's (agreement, tau) at the last point at or before n judgments."""
-    share, tau = curve[0][1], curve[0][2]
-    for m, s, t, _ in curve:
-        if m > n:
+def at(curve, n: int, reading: str) -> tuple[float, float]:
+    """(agreement, tau) at the last look with at most n judgments."""
+    found = curve[0][reading]
+    for p in curve:
+        if p["judged"] > n:
             break
-        share, tau = s, t
-    return share, tau
+        found = p[reading]
+    return found
 
 
-def run_dataset(name, args):
+def run_dataset(name, args) -> dict:
     dataset = load_beir(args.shared / "datasets" / name)
     metric = f"ndcg@{K}"
     comparison = compare(dataset, args.models, k=K, depth=K, cache_dir=args.cache, log=lambda m: None)
     runs = [r.run for r in comparison.results]
-    truth = full_verdicts(dataset, runs, metric)
+    means, truth = full_verdicts(dataset, runs, metric)
     max_grade = max(g for rels in dataset.qrels.values() for g in rels.values())
+
     def make(strategy="mtc"):
         return ActiveJudging(runs, {}, metric=metric, alpha=args.alpha, max_grade=max_grade, strategy=strategy,
                              query_ids=list(dataset.queries))
 
-    active = make()
-    pool = active.pool_size
-    means = {r.name: evaluate(dataset.qrels, r, [metric]).mean[metric] for r in runs}
+    pool = make().pool_size
     print(f"\n=== {name}: {len(dataset.queries)} queries, {len(dataset.corpus):,} documents, "
-          f"depth-{K} pool of {len(runs)} models = {pool:,} pairs ===")
+          f"depth-{K} pool of {len(runs)} models = {pool:,} pairs (judge's top grade {max_grade}) ===")
     print("full-qrels nDCG@10: " + ", ".join(f"{m} {v:.4f}" for m, v in sorted(means.items(), key=lambda kv: -kv[1])))
-    # what judging the whole pool says (the ceiling every order reaches at the end)
-    full_pool = fixed_order(make(), np.arange(pool), dataset.qrels, truth, pool)[-1]
-    print(f"judging the whole pool agrees with the full qrels on {full_pool[1]:.0%} of the pairs")
+    everything = make()
+    everything.set_labels({q: {d: dataset.qrels.get(q, {}).get(d, 0) for d in docs}
+                           for q, docs in _pool(everything).items()})
+    print(f"judging the whole pool gives the full-qrels verdict on {look(everything, truth)['now'][0]:.0%} of "
+          f"the {len(truth)} pairs of models")
 
-    curves, timings = {}, {}
+    curves, seconds = {}, {}
     started = time.perf_counter()
     curves["pool"] = fixed_order(make(), np.arange(pool), dataset.qrels, truth, args.step)
-    timings["pool"] = time.perf_counter() - started
+    seconds["pool"] = time.perf_counter() - started
     rng = np.random.default_rng(0)
-    random_curves = []
     started = time.perf_counter()
-    for _ in range(args.seeds):
-        random_curves.append(fixed_order(make(), rng.permutation(pool), dataset.qrels, truth, args.step))
-    timings["random"] = time.perf_counter() - started
+    randoms = [fixed_order(make(), rng.permutation(pool), dataset.qrels, truth, args.step) for _ in range(args.seeds)]
+    seconds["random"] = time.perf_counter() - started
     for strategy in args.strategies:
         started = time.perf_counter()
         curves[f"judge-next:{strategy}"] = judge_next(make(strategy), dataset.qrels, truth, args.step)
-        timings[f"judge-next:{strategy}"] = time.perf_counter() - started
+        seconds[f"judge-next:{strategy}"] = time.perf_counter() - started
+    names = ["pool", "random", *[f"judge-next:{s}" for s in args.strategies]]
 
-    result = {"pool": pool, "needed": {}, "curves": curves, "random_curves": random_curves, "stops": {}}
-    result["needed"]["pool"] = needed(curves["pool"])
-    result["needed"]["random"] = float(np.mean([needed(c) for c in random_curves]))
+    def need(key, reading):
+        if key == "random":
+            return float(np.mean([needed(c, reading) for c in randoms]))
+        return needed(curves[key], reading)
+
+    def value(key, n, reading):
+        if key == "random":
+            points = [at(c, n, reading) for c in randoms]
+            return float(np.mean([p[0] for p in points])), float(np.mean([p[1] for p in points]))
+        return at(curves[key], n, reading)
+
+    grid = sorted({max(args.step, int(pool * f)) for f in (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5,
+                                                          0.75, 1.0)})
+    for reading in READINGS:
+        print(f"\nverdicts read as '{reading}': judgments vs share of model pairs with the full-qrels verdict "
+              "(agree) and Kendall's tau")
+        print(f"{'judgments':>10} {'% pool':>7}" + "".join(f" {k + ' agree':>24} {'tau':>6}" for k in names))
+        for n in grid:
+            print(f"{n:>10,} {n / pool:>7.1%}" + "".join(
+                f" {value(k, n, reading)[0]:>24.0%} {value(k, n, reading)[1]:>6.2f}" for k in names))
+
+    print(f"\njudgments needed before every pair agrees from then on (share of the {pool:,}-pair pool):")
+    print(f"  {'order':<22} {'estimate':>18} {'now':>18}   time")
+    for key in names:
+        cells = "".join(f" {need(key, r):>9,.0f} ({need(key, r) / pool:>5.1%})" for r in READINGS)
+        print(f"  {key:<22}{cells}   {seconds[key]:.0f} s")
+    stops = {}
     for strategy in args.strategies:
         key = f"judge-next:{strategy}"
-        result["needed"][key] = needed(curves[key])
-        result["stops"][key] = first_settled(curves[key])
-
-    grid = sorted({int(pool * f) for f in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)})
-    print("\njudgments vs agreement with the full-qrels verdicts (share of model pairs) and Kendall's tau")
-    head = f"{'judgments':>10} {'% pool':>7}"
-    names = ["pool", "random", *[f"judge-next:{s}" for s in args.strategies]]
-    for key in names:
-        head += f" {key + ' agree':>24} {'tau':>6}"
-    print(head)
-    for n in grid:
-        line = f"{n:>10,} {n / pool:>7.0%}"
-        for key in names:
-            if key == "random":
-                points = [curve_at(c, n) for c in random_curves]
-                share, tau = float(np.mean([p[0] for p in points])), float(np.mean([p[1] for p in points]))
-            else:
-                share, tau = curve_at(curves[key], n)
-            line += f" {share:>24.0%} {tau:>6.2f}"
-        print(line)
-    print("\njudgments needed before every pair agrees from then on (share of the full pool):")
-    for key in names:
-        value = result["needed"][key]
-        print(f"  {key:<22} {value:>8,.0f}  ({value / pool:.1%})   [{timings.get(key, 0):.0f} s]")
-    for key, (n, share) in result["stops"].items():
-        if n is None:
+        point = stop(curves[key])
+        stops[key] = point
+        if point is None:
             print(f"  {key}: never declared every pair settled")
         else:
-            print(f"  {key}: declared every pair settled after {n:,} judgments ({n / pool:.1%}), "
-                  f"when {share:.0%} of the verdicts matched the full qrels")
-    return result
+            print(f"  {key}: declared every pair settled after {point['judged']:,} judgments "
+                  f"({point['judged'] / pool:.1%}); then {point['estimate'][0]:.0%} of the verdicts matched the full qrels")
+    return {"pool": pool, "curves": curves, "randoms": randoms, "stops": stops,
+            "needed": {key: need(key, "estimate") for key in names},
+            "needed_now": {key: need(key, "now") for key in names}}
 
 
-def plot(results, path: Path, strategies):
+def _pool(active) -> dict[str, list[str]]:
+    pool: dict[str, list[str]] = {}
+    for i in range(active.pool_size):
+        q, d = active.pair(i)
+        pool.setdefault(q, []).append(d)
+    return pool
+
+
+def plot(results: dict, path: Path, strategies: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
-    for ax, (name, res) in zip(axes[0], results.items()):
+    fig, axes = plt.subplots(2, len(results), figsize=(6.2 * len(results), 7), squeeze=False, sharex="col")
+    styles = {"pool": ("#0072B2", "-"), **{f"judge-next:{s}": (c, "-") for s, c in zip(strategies, ("#D55E00", "#009E73"))}}
+    for col, (name, res) in enumerate(results.items()):
         pool = res["pool"]
-        for key, style in (("pool", "-"), *((f"judge-next:{s}", "-") for s in strategies)):
-            xs, ys = zip(*[(n / pool, share) for n, share, *_ in res["curves"][key]])
-            ax.plot(xs, ys, style, label=key.replace(":mtc", " (MTC)").replace(":variance", " (variance)"))
-        grid = np.linspace(0, pool, 101)
-        mean = [np.mean([curve_at(c, n)[0] for c in res["random_curves"]]) for n in grid]
-        ax.plot(grid / pool, mean, "--", label=f"random (mean of {len(res['random_curves'])})")
-        ax.set_title(f"{name}: {pool:,} pooled pairs")
-        ax.set_xlabel("share of the depth-10 pool judged")
-        ax.set_ylabel("model pairs with the full-qrels verdict")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.05)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        for row, (index, label) in enumerate(((0, "model pairs with the full-qrels verdict"),
+                                              (1, "Kendall's tau with the full-qrels order"))):
+            ax = axes[row][col]
+            for key, (colour, style) in styles.items():
+                xs = [max(p["judged"], 1) / pool for p in res["curves"][key]]
+                ys = [p["estimate"][index] for p in res["curves"][key]]
+                ax.step(xs, ys, style, where="post", color=colour, label=key.replace(":", " (") + ")" if ":" in key
+                        else "pool order")
+            grid = np.unique(np.geomspace(1, pool, 200).astype(int))
+            ax.step(grid / pool, [np.mean([at(c, n, "estimate")[index] for c in res["randoms"]]) for n in grid],
+                    "--", where="post", color="#7F7F7F", label=f"random (mean of {len(res['randoms'])})")
+            for key, point in res["stops"].items():
+                if point:
+                    ax.axvline(point["judged"] / pool, color=styles[key][0], alpha=0.4, linestyle=":")
+            ax.set_xscale("log")
+            ax.set_xlim(1 / pool, 1)
+            ax.set_ylim(-1.05 if index else 0, 1.05)
+            ax.grid(alpha=0.3)
+            ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(f"{name}: {pool:,} pooled pairs (dotted: judge-next says settled)")
+            else:
+                ax.set_xlabel("share of the depth-10 pool judged (log scale)")
+            ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     print(f"\nplot: {path}")
 
 
@@ -226,7 +237,8 @@ def main() -> int:
     parser.add_argument("--step", type=int, default=10, help="judgments between two looks at the verdicts")
     parser.add_argument("--seeds", type=int, default=3, help="random orders averaged")
     parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--strategies", nargs="+", default=["mtc"], choices=STRATEGIES)
+    parser.add_argument("--strategies", nargs="+", default=["mtc", "variance"], choices=STRATEGIES,
+                        help="judge-next strategies; the first is the one the judge_next RATIO lines report")
     parser.add_argument("--plot", type=Path, default=Path("docs/img/active-judging.png"))
     parser.add_argument("--target", type=float, default=0.25, help="judge-next's share of full pooling to meet")
     args = parser.parse_args()
@@ -234,14 +246,21 @@ def main() -> int:
     results = {name: run_dataset(name, args) for name in args.datasets}
     if args.plot:
         plot(results, args.plot, args.strategies)
+    main_key = f"judge-next:{args.strategies[0]}"
     print()
     for name, res in results.items():
-        for key, value in res["needed"].items():
-            label = {"pool": "pool_order", "random": "random"}.get(key, key.replace("judge-next:", "judge_next_"))
-            label = "judge_next" if key == f"judge-next:{args.strategies[0]}" else label
-            print(f"RATIO {label}_vs_pooling_{name} {value / res['pool']:.4f}")
-    main = f"judge-next:{args.strategies[0]}"
-    met = all(res["needed"][main] / res["pool"] <= args.target for res in results.values())
+        pool = res["pool"]
+        print(f"RATIO judge_next_vs_pooling_{name} {res['needed'][main_key] / pool:.4f}")
+        print(f"RATIO random_vs_pooling_{name} {res['needed']['random'] / pool:.4f}")
+        print(f"RATIO pool_order_vs_pooling_{name} {res['needed']['pool'] / pool:.4f}")
+        for strategy in args.strategies:
+            key = f"judge-next:{strategy}"
+            if key != main_key:
+                print(f"RATIO judge_next_{strategy}_vs_pooling_{name} {res['needed'][key] / pool:.4f}")
+            point = res["stops"][key]
+            print(f"RATIO judge_next_{strategy}_stop_vs_pooling_{name} "
+                  f"{(point['judged'] if point else pool) / pool:.4f}")
+    met = all(res["needed"][main_key] / res["pool"] <= args.target for res in results.values())
     return 0 if met else 1
 
 

@@ -365,7 +365,7 @@ def test_judge_next_end_to_end_without_qrels(noqrels_run, tmp_path):
 def test_judge_next_prints_verdicts_and_pairs(noqrels_run):
     result = CliRunner().invoke(cli, ["judge-next", str(noqrels_run[0]), "--n", "3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "ndcg@5: verdicts after" in result.output and "P(order holds)" in result.output
+    assert "ndcg@5: verdicts with" in result.output and "P(order holds)" in result.output
     assert "judge these next" in result.output or "settled" in result.output
     bad = CliRunner().invoke(cli, ["judge-next", str(noqrels_run[0]), "--metric", "map@10"])
     assert bad.exit_code == 2 and "supports" in bad.output

@@ -110,8 +110,9 @@ def _print_state(active, dataset, count, run_dir) -> None:
     console = wide_console()
     state = active.state(count)
     level = int(round((1 - active.alpha) * 100))
-    t = Table(title=f"{active.metric}: verdicts after {state['judged']:,} of {state['pool']:,} pooled pairs judged",
-              header_style="bold")
+    given = f", {state['given']:,} of them labelled with the data" if state["given"] else ""
+    title = f"{active.metric}: verdicts with {state['judged']:,} of {state['pool']:,} pooled pairs labelled{given}"
+    t = Table(title=title, header_style="bold")
     for name in ("A", "B", "verdict", "now", f"estimate ({level}% interval)", "P(order holds)", "can still end in",
                  "settled"):
         t.add_column(name, justify="left" if name in ("A", "B", "verdict", "settled") else "right")
@@ -124,7 +125,7 @@ def _print_state(active, dataset, count, run_dir) -> None:
     console.print(t)
     console.print("now: the difference with unjudged pairs counted as not relevant; estimate: once the pool is judged")
     if state["settled"]:
-        console.print(f"[green]settled: every pair of models has its verdict ({state['judged']:,} judgments) — "
+        console.print(f"[green]settled: every pair of models has its verdict ({state['judgments']:,} judgments) — "
                       "you can stop judging[/]")
         if state["next"]:
             console.print("to go on anyway, these would be next:")

@@ -436,6 +436,7 @@ class ActiveJudging:
         return {
             "metric": self.metric, "alpha": self.alpha, "strategy": self.strategy, "models": self.models,
             "pool": self.pool_size, "judged": self.judged_in_pool, "unjudged": self.pool_size - self.judged_in_pool,
+            "judgments": int(self.sampled.sum()), "given": int((self.judged & ~self.sampled).sum()),
             "settled": self.settled, "settled_pairs": sum(v.settled for v in verdicts), "pairs": len(verdicts),
             "verdicts": [v.to_dict() for v in verdicts],
             "next": [p.to_dict() for p in self.next_pairs(n)],

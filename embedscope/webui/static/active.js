@@ -44,9 +44,11 @@ function verdictSpec(found) {
   const pct = (p) => p >= 1 ? "100%" : p > 0.9999 ? "> 99.99%" : (100 * p).toFixed(p > 0.999 ? 2 : 1) + "%";
   const rows = found.verdicts.map((v) => ({
     a: v.a, b: v.b, verdict: v.verdict, estimate: v.estimate, "ci:estimate": [v.low, v.high], now: v.current,
-    probability: pct(v.probability), bound: formatValue("delta", v.bound_low) + " to " + formatValue("delta", v.bound_high),
+    probability: pct(v.probability),
+    bound: formatValue("delta", v.bound_low) + " to " + formatValue("delta", v.bound_high),
     settled: v.settled_by === "bound" ? "yes: no judgment left can flip it" :
-             v.settled_by === "interval" ? "yes: the interval excludes 0" : "no (" + plural(v.unjudged, "pair") + " can move it)",
+             v.settled_by === "interval" ? "yes: the interval excludes 0" :
+             "no (" + plural(v.unjudged, "pair") + " can move it)",
     is_settled: v.settled,
   }));
   const level = Math.round((1 - found.alpha) * 100);
@@ -57,8 +59,10 @@ function verdictSpec(found) {
       {key: "verdict", label: "verdict", kind: "text"},
       {key: "estimate", label: "A − B once judged (" + level + "% interval)", kind: "delta",
        help: "Expected " + found.metric + " difference once every pooled pair is judged, with its interval."},
-      {key: "now", label: "A − B now", kind: "delta", help: "The difference with unjudged pairs counted as not relevant."},
-      {key: "probability", label: "P(order holds)", kind: "text", help: "Probability that the final difference has this sign."},
+      {key: "now", label: "A − B now", kind: "delta",
+       help: "The difference with unjudged pairs counted as not relevant."},
+      {key: "probability", label: "P(order holds)", kind: "text",
+       help: "Probability that the final difference has this sign."},
       {key: "bound", label: "can still end in", kind: "text",
        help: "MTC's bound: the lowest and highest final difference over every way the rest could be judged."},
       {key: "settled", label: "settled", kind: "text"},
@@ -74,10 +78,11 @@ function drawActive(source) {
   const status = el("p", found.settled ? "settled" : "open");
   status.id = "active-status";
   status.textContent = found.settled ?
-    "Settled: every pair of models has its verdict after " + plural(found.judged, "judgment") + " of " +
-    grouped(found.pool, 0) + " pooled pairs. You can stop judging." :
-    found.settled_pairs + " of " + plural(found.pairs, "pair") + " of models settled · " + grouped(found.judged, 0) +
-    " of " + grouped(found.pool, 0) + " pooled pairs judged.";
+    "Settled: every pair of models has its verdict, after " + plural(found.judgments, "judgment") + " (" +
+    grouped(found.judged, 0) + " of " + grouped(found.pool, 0) + " pooled pairs labelled). You can stop judging." :
+    found.settled_pairs + " of " + plural(found.pairs, "pair") + " of models settled · " +
+    plural(found.judgments, "judgment") + " · " + grouped(found.judged, 0) + " of " + grouped(found.pool, 0) +
+    " pooled pairs labelled.";
   box.append(status);
   const holder = el("div");
   box.append(holder);
