@@ -489,3 +489,18 @@ def test_app_active_mode_in_a_browser(noqrels_run, tmp_path, browser):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_blind_lists_follow_judge_next_order(noqrels_run):
+    """`serve --active`: each query's blind judging list puts the documents judge-next weighs most first."""
+    from embedscope.webui import Explorer, WebApp
+
+    app = WebApp(Explorer(noqrels_run[0]), k=5)
+    app.judge_order = app.active.order
+    active = app.active._current()
+    score = active.scores()
+    qid = active.pair(int(active.next_order(1)[0]))[0]
+    listed = [d["doc_id"] for d in app.explorer.pooled(qid, k=5, order=app.judge_order)["docs"]]
+    weights = [score[active.index[(qid, d)]] if not active.judged[active.index[(qid, d)]] else -1 for d in listed]
+    assert weights == sorted(weights, reverse=True) and weights[0] > 0
+    assert listed[0] == active.pair(int(active.next_order(1)[0]))[1]  # the query's best is judge-next's overall best

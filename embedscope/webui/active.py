@@ -42,6 +42,19 @@ class ActiveMode:
             pair.update({"title": doc["title"], "text": doc["text"]})
         return state
 
+    def order(self, query_id: str, doc_ids: list[str]) -> list[str]:
+        """One query's pool in judge-next's order: the documents whose judgment can move the open comparisons
+        most first, judged ones last (the web app's blind list, with `embedscope serve --active`)."""
+        with self._lock:
+            active = self._current()
+            score = active.scores()
+        rank = {}
+        for i, did in enumerate(doc_ids):
+            at = active.index.get((query_id, did))
+            judged = at is None or active.judged[at]
+            rank[did] = (judged, -(score[at] if at is not None else 0.0), i)
+        return sorted(doc_ids, key=rank.get)
+
     def judged(self) -> None:
         """A judgment was just saved through the app: bring the comparison up to date (only the judged query's
         bound is recomputed)."""
