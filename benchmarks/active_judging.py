@@ -18,7 +18,7 @@ Printed: the curves (judgments vs share of pairs agreeing and vs Kendall's tau o
 and stop points, and last the RATIO lines. A plot goes to --plot.
 
     .venv/bin/python benchmarks/active_judging.py [--shared ../shared] [--datasets scifact nfcorpus]
-        [--models minilm wordllama bm25 tokenlearn] [--cache .embedscope-cache] [--plot docs/img/active-judging.png]
+        [--models minilm wordllama bm25 tokenlearn] [--cache .embedscope-cache] [--plot docs/img/active-judging-benchmark.png]
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--strategies", nargs="+", default=["mtc", "variance"], choices=STRATEGIES,
                         help="judge-next strategies; the first is the one the judge_next RATIO lines report")
-    parser.add_argument("--plot", type=Path, default=Path("docs/img/active-judging.png"))
+    parser.add_argument("--plot", type=Path, default=Path("docs/img/active-judging-benchmark.png"))
     parser.add_argument("--target", type=float, default=0.25, help="judge-next's share of full pooling to meet")
     args = parser.parse_args()
 
