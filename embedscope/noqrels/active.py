@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -281,8 +282,12 @@ class ActiveJudging:
         if self.fitted:
             from sklearn.linear_model import LogisticRegression
 
+            from sklearn.exceptions import ConvergenceWarning
+
             model = LogisticRegression(C=LOGISTIC_C, solver="newton-cholesky", max_iter=100)
-            model.fit(self.features[sampled], relevant[sampled])
+            with warnings.catch_warnings():  # a fit short of full convergence still ranks; no console noise
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(self.features[sampled], relevant[sampled])
             p = model.predict_proba(self.features)[:, 1]
             design = np.hstack([np.ones((self.pool_size, 1)), self.features])
             fit_p = p[sampled]
