@@ -39,9 +39,9 @@ def test_preflight_reports_every_problem_at_once_before_any_work(tiny_beir, tmp_
         code, output = run_cli([*args, *[a for m in models for a in ("-m", m)]], capsys, monkeypatch)
         probes = [entry.body["input"] for entry in server.fake.log]
     assert code == 2 and "Traceback" not in output, output
-    assert "6 of 7 models cannot run" in output
-    problems = [line.strip() for line in output.splitlines() if line.startswith("  ")]
-    assert len(problems) == 6, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 7 and "6 of 7 models cannot run; nothing was run" in errors[-1], output
+    problems = errors[:-1]  # one line each, all at once
     assert any("HTTP 404" in p and "text-embedding-4-huge" in p and "does not exist" in p for p in problems)
     assert any("COHERE_API_KEY" in p for p in problems)
     assert any("cannot connect" in p and refused in p for p in problems)

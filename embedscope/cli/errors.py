@@ -22,8 +22,8 @@ class ModelsFailed(EmbedscopeError):
 
     def __init__(self, failed: list):
         lines = [f"{r.name} failed: {r.reason}" for r in failed]
-        super().__init__(lines[0] if len(lines) == 1 else
-                         f"all {len(lines)} models failed:\n" + "\n".join(f"  {line}" for line in lines))
+        self.lines = [*lines, f"all {len(lines)} models failed; nothing was written"] if len(lines) > 1 else None
+        super().__init__(lines[0] if len(lines) == 1 else f"all {len(lines)} models failed: " + "; ".join(lines))
 
 
 def require_results(comparison, partial_ok: bool = True) -> None:
@@ -65,6 +65,7 @@ def run_cli(group: click.Group) -> int:
     except EXPECTED as e:
         if verbose or os.environ.get("EMBEDSCOPE_TRACEBACK") == "1":
             traceback.print_exc()
-        click.secho(f"error: {e}", fg="red", err=True)
+        for line in getattr(e, "lines", None) or [e]:  # an error with several problems: one line each
+            click.secho(f"error: {' '.join(str(line).split())}", fg="red", err=True)
         return FAILED
     return code if isinstance(code, int) else 0

@@ -16,13 +16,14 @@ from embedscope.remote import one_line
 
 
 class PreflightError(EmbedscopeError):
-    """Models that cannot run, one line each."""
+    """Models that cannot run. `lines` holds one line per problem (the command line prints each as an error
+    line); the message itself is one line too, the problems joined by "; "."""
 
     def __init__(self, problems: list[str], total: int):
         self.problems = problems
-        head = (f"{len(problems)} of {total} models cannot run" if total > 1 else "the model cannot run")
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems) if len(problems) > 1 or total > 1
-                         else problems[0])
+        head = f"{len(problems)} of {total} models cannot run" if total > 1 else "the model cannot run"
+        self.lines = [*problems, f"pre-flight check: {head}; nothing was run"] if total > 1 else list(problems)
+        super().__init__(f"{head}: " + "; ".join(problems) if total > 1 else problems[0])
 
 
 def remote_parts(model, depth: int = 4) -> Iterator[object]:
