@@ -1,4 +1,4 @@
-"""API embedders run their real SDK code against local servers (127.0.0.1) that speak each provider's wire format."""
+"""API embedders run their real HTTP client code against local servers (127.0.0.1) that speak each provider's wire format."""
 
 from __future__ import annotations
 
