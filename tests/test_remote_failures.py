@@ -61,7 +61,8 @@ def tiny_beir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     docs = [{"_id": f"d{i}", "text": f"document {i} about cells and proteins {i % 3}"} for i in range(6)]
     (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    (root / "queries.jsonl").write_text('{"_id": "q1", "text": "cells proteins"}\n{"_id": "q2", "text": "document 4"}\n')
+    queries = [{"_id": "q1", "text": "cells proteins"}, {"_id": "q2", "text": "document 4"}]
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (root / "qrels").mkdir()
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td4\t1\n")
     return root

@@ -102,7 +102,8 @@ class ApiEmbedder:
         self.fixed_batch = bool(batch_size)
         self.max_batch_texts = int(batch_size or max_batch_texts or (card_info and card_info.max_batch_texts)
                                    or self.default_max_batch_texts)
-        self.max_batch_tokens = max_batch_tokens or (card_info and card_info.max_batch_tokens) or self.default_max_batch_tokens
+        self.max_batch_tokens = (max_batch_tokens or (card_info and card_info.max_batch_tokens)
+                                 or self.default_max_batch_tokens)
         self._batch = self.max_batch_texts if self.fixed_batch else min(START_BATCH, self.max_batch_texts)
         self.concurrency = max(1, int(concurrency))
         self.fixed_timeout = float(timeout) if timeout else None
@@ -294,7 +295,8 @@ class ApiEmbedder:
     def _measured(self, n: int, seconds: float, full: bool) -> None:
         """Learn the server's speed from one answered request, and size the next ones by it."""
         per_text = seconds / max(1, n)
-        self._seconds_per_text = per_text if self._seconds_per_text is None else 0.5 * (self._seconds_per_text + per_text)
+        previous = self._seconds_per_text
+        self._seconds_per_text = per_text if previous is None else 0.5 * (previous + per_text)
         if self.fixed_batch:
             return
         with self._lock:
@@ -381,6 +383,7 @@ class ApiEmbedder:
         if self._dim is None:
             self._dim = int(vectors.shape[1])
         elif vectors.shape[1] != self._dim:
-            raise self.http.error("", f"returned {vectors.shape[1]}-dim vectors, but {self._dim_source or 'earlier answers'} "
-                                      f"says {self._dim}; set dim={vectors.shape[1]} if that is expected")
+            said = self._dim_source or "earlier answers"
+            raise self.http.error("", f"returned {vectors.shape[1]}-dim vectors, but {said} says {self._dim}; "
+                                      f"set dim={vectors.shape[1]} if that is expected")
         return vectors
