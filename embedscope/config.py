@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
 
 from embedscope.errors import ConfigError
 
@@ -16,6 +15,8 @@ KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity
 
 
 def defaults() -> dict:
+    import yaml
+
     return yaml.safe_load(resources.files("embedscope").joinpath("defaults.yaml").read_text())
 
 
@@ -74,6 +75,8 @@ assert set(RULES) == KEYS
 
 def _key_lines(text: str) -> dict[str, int]:
     """The 1-based line of each top-level key of a YAML mapping."""
+    import yaml
+
     node = yaml.compose(text)
     if not isinstance(node, yaml.MappingNode):
         return {}
@@ -87,6 +90,8 @@ def _show(value) -> str:
 
 
 def load_config(path: str | Path | None) -> dict:
+    import yaml
+
     config = defaults()
     if path is None:
         return config

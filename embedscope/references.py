@@ -181,6 +181,50 @@ class Agreement:
                 "warning": self.warning, "note": self.note}
 
 
+def kendall_tau_b(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either list accounted), as scipy.stats.kendalltau computes it. Written out
+    because a handful of models needs no more, and importing scipy.stats would cost a cached run a second."""
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else float("nan")
+
+
+def _average_ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1  # tied values share their average rank
+        start = end + 1
+    return ranks
+
+
+def spearman_rho(x: list[float], y: list[float]) -> float:
+    """Spearman's rho: Pearson's correlation of the average ranks, as scipy.stats.spearmanr computes it."""
+    rx, ry = _average_ranks(x), _average_ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sx, sy = sum((a - mx) ** 2 for a in rx) ** 0.5, sum((b - my) ** 2 for b in ry) ** 0.5
+    return cov / (sx * sy) if sx and sy else float("nan")
+
+
 MIN_MODELS = 3  # Kendall's tau over two models is +1 or -1: no evidence of disagreement either way
 MIN_QUERIES = 30  # below this the per-query tests cannot separate models (embedscope.stats.verdicts)
 
@@ -192,8 +236,6 @@ def agreement(own: dict[str, float], reference: dict[str, float], task: str, met
     least MIN_MODELS models and (when known) MIN_QUERIES queries, and, when the significance tests are given
     (`pairs`, embedscope.stats), only if some flipped pair differs significantly on the user's data. Otherwise
     the differing orders are a `note`, not a warning."""
-    from scipy.stats import kendalltau, spearmanr
-
     models = [m for m in own if m in reference]
     rows = [{"model": m, "reference": reference[m], "own": own[m]} for m in models]
     inversions = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]
@@ -203,8 +245,8 @@ def agreement(own: dict[str, float], reference: dict[str, float], task: str, met
     if len(models) >= 2:
         ref_v, own_v = [reference[m] for m in models], [own[m] for m in models]
         if len(models) >= 3:
-            tau = float(kendalltau(ref_v, own_v).statistic)
-            rho = float(spearmanr(ref_v, own_v).statistic)
+            tau = kendall_tau_b(ref_v, own_v)
+            rho = spearman_rho(ref_v, own_v)
         else:
             tau = rho = 1.0 if not inversions else -1.0
         best_ref = max(models, key=reference.get)

@@ -13,12 +13,13 @@ from collections.abc import Callable, Sequence
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\U00020000-\U0002fa1f]")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;…\n])|(?<=[.](?=\s))")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SPACE = re.compile(r"\s")
 
 
 def cjk_ratio(text: str) -> float:
     """Share of non-space characters that are CJK ideographs, kana or hangul."""
-    chars = [c for c in text if not c.isspace()]
-    return sum(1 for c in chars if _CJK.match(c)) / len(chars) if chars else 0.0
+    chars = len(text) - len(_SPACE.findall(text))  # counted by the regex engine: a corpus sample is megabytes
+    return len(_CJK.findall(text)) / chars if chars else 0.0
 
 
 def detect_language(texts: Sequence[str], sample: int = 200) -> str:

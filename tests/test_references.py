@@ -205,3 +205,23 @@ def test_disagreement_warning_needs_enough_models_queries_and_significance():
     proven = agreement(own3, ref3, "SciFact", pairs=[pair("a", "b", False), pair("a", "c", True),
                                                       pair("b", "c", False)], queries=300)
     assert "significant order flips: a vs c" in proven.warning and proven.note is None
+
+
+def test_rank_correlations_match_scipy():
+    """Kendall's tau-b and Spearman's rho, written out to spare a run the scipy.stats import, equal scipy's,
+    ties included."""
+    import math
+    import random
+
+    from scipy import stats
+
+    from embedscope.references import kendall_tau_b, spearman_rho
+
+    rng = random.Random(0)
+    for _ in range(500):
+        n = rng.randint(3, 9)
+        x = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(n)]
+        y = [rng.choice([0.1, 0.2, rng.random()]) for _ in range(n)]
+        for ours, theirs in ((kendall_tau_b(x, y), stats.kendalltau(x, y).statistic),
+                             (spearman_rho(x, y), stats.spearmanr(x, y).statistic)):
+            assert (math.isnan(ours) and math.isnan(theirs)) or ours == pytest.approx(theirs, abs=1e-12)

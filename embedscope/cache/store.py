@@ -58,12 +58,14 @@ class EmbeddingCache:
     def read_shard(self, shard: Path) -> tuple[list[str], np.ndarray] | None:
         """(keys, vectors) of one shard, or None for a shard that cannot be read (set aside, never trusted)."""
         try:
-            table = pq.read_table(shard, use_threads=False)  # no reader threads still holding buffers after return
+            # ParquetFile reads the one file directly (read_table goes through the dataset API and imports pandas);
+            # no reader threads are left holding buffers after return.
+            table = pq.ParquetFile(shard).read(use_threads=False)
             keys = table.column("key").to_pylist()
             column = table.column("vector").combine_chunks()
             dim = column.type.list_size
             # A copy owned by numpy, so the Arrow buffers are freed now rather than when the vectors are.
-            vectors = np.array(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+            vectors = _floats(column.values).reshape(-1, dim)
             del table, column
             if len(keys) != len(vectors):
                 raise ValueError("key and vector counts differ")
@@ -84,7 +86,7 @@ class EmbeddingCache:
         found: set[str] = set()
         for shard in self.shards(fingerprint, role):
             try:
-                found.update(pq.read_table(shard, columns=["key"], use_threads=False).column("key").to_pylist())
+                found.update(pq.ParquetFile(shard).read(columns=["key"], use_threads=False).column("key").to_pylist())
             except Exception:
                 shard.rename(shard.with_suffix(".corrupt"))  # as read_shard: set aside, never trusted
         return found
@@ -172,3 +174,13 @@ class EmbeddingCache:
             matrix = np.stack([have[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
         stats = {"texts": len(keys), "cached": cached, "encoded": len(todo), "encode_seconds": encode_seconds}
         return matrix, stats
+
+
+def _floats(values) -> np.ndarray:
+    """An Arrow float array as a float32 numpy copy. float32 without nulls (what write_shard stores) is copied
+    straight from its buffer: Array.to_numpy imports pandas, a second of a cached run's start."""
+    import pyarrow as pa
+
+    if values.type == pa.float32() and values.null_count == 0:
+        return np.frombuffer(values.buffers()[1], dtype=np.float32, count=len(values), offset=values.offset * 4).copy()
+    return np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from embedscope.report.console import wide_console
 
 DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "redis")
 
@@ -41,7 +40,8 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import dense_vectors
 
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     docs, queries, _ = dense_vectors(load_model(model_spec), dataset, RetrievalContext(cache, similarity=similarity))
@@ -82,6 +82,8 @@ def print_table(results: list[dict], k: int, title: str = "") -> None:
         flag = "" if _same_index(asked, used) else f" [yellow](asked {asked})[/]"
         table.add_row(r["spec"], f"{used}{flag}", _fmt(r["ndcg@10"]), _fmt(r[f"recall@{k}_vs_exact"]),
                       f"{r['qps']:,.0f}", f"{r['load_seconds']:.2f}")
+    from embedscope.report.console import wide_console
+
     wide_console().print(table)
 
 

@@ -8,7 +8,6 @@ import os
 
 import click
 
-from embedscope.report.console import wide_console
 
 # kind -> (what it is, Python module it needs, pip package, environment variable holding its key)
 KINDS = {
@@ -113,6 +112,8 @@ def command(show_cards: bool, as_json: bool):
 
     from rich.markup import escape
     from rich.table import Table
+
+    from embedscope.report.console import wide_console
 
     console = wide_console()
     table = Table(title="Model kinds")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from embedscope.report.console import wide_console
 
 
 @click.command("show")
@@ -56,6 +55,8 @@ def command(run_dir, query_ids, disagreements, k, metric, models):
             return
     else:
         raise click.UsageError("this run has no qrels, so there is nothing to rank by: name queries with --query")
+    from embedscope.report.console import wide_console
+
     console = wide_console()
     for qid in chosen:
         view = side_by_side(dataset, {n: runs[n] for n in names}, qid, k,

@@ -85,7 +85,8 @@ def _keys(name: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=1)
 def all_cards() -> tuple[ModelCard, ...]:
-    raw = yaml.safe_load(resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8"))
+    text = resources.files("embedscope.models").joinpath("cards.yaml").read_text(encoding="utf-8")
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when built: 10x faster
     known = {f.name for f in fields(ModelCard)}
     cards = []
     for entry in raw["models"]:

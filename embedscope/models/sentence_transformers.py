@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from embedscope.models.base import folder_fingerprint, text_fingerprint
+from embedscope.models.st_folder import read_st_settings
+
+log = logging.getLogger(__name__)
 
 
 def bundled_minilm_path() -> Path:
@@ -21,6 +25,10 @@ class SentenceTransformerEmbedder:
     Prompts given here win; then the model's own configured "query"/"document" prompts (sentence-transformers'
     encode_query / encode_document); then its model card's (embedscope.models.cards), found by `card=`, name,
     folder or package. So e5/bge/nomic models are prompted correctly however they were saved.
+
+    The model loads on first use. For a local folder the prompts, max length, dimension and fingerprint come from
+    its files (embedscope.models.st_folder), so a run whose vectors are all cached never imports torch or reads
+    the weights.
     """
 
     def __init__(
@@ -35,20 +43,24 @@ class SentenceTransformerEmbedder:
         normalize: bool = False,
         card: str | None = None,
     ):
-        from sentence_transformers import SentenceTransformer
-
         from embedscope.models.cards import card_settings, package_of
 
         self.path = str(path)
         self.name = name or Path(self.path).name
-        self.model = SentenceTransformer(self.path, device=device)
+        self.device = device
+        self._model = None
+        declared = read_st_settings(self.path) if Path(self.path).is_dir() else None
+        # What the files cannot say (a hub name, a folder without sentence_bert_config.json) the model tells.
+        self._declared = declared if declared and declared["max_seq_length"] else None
+        own = self._declared["prompts"] if self._declared else getattr(self.model, "prompts", None)
         settings = card_settings(card, self.path, self.name, package_of(self.path), query_prompt=query_prompt,
-                                 document_prompt=document_prompt, own_prompts=getattr(self.model, "prompts", None),
-                                 model_label=self.name)
-        if max_seq_length:
-            self.model.max_seq_length = max_seq_length
-        elif settings.max_tokens and (not self.model.max_seq_length or self.model.max_seq_length > settings.max_tokens):
-            self.model.max_seq_length = settings.max_tokens
+                                 document_prompt=document_prompt, own_prompts=own, model_label=self.name)
+        current = self._declared["max_seq_length"] if self._declared else self.model.max_seq_length
+        self._max_seq_length = max_seq_length
+        if not max_seq_length and settings.max_tokens and (not current or current > settings.max_tokens):
+            self._max_seq_length = settings.max_tokens
+        if self._model is not None and self._max_seq_length:
+            self._model.max_seq_length = self._max_seq_length
         self.query_prompt = settings.query_prompt
         self.document_prompt = settings.document_prompt
         self.card = settings.card_dict
@@ -57,17 +69,40 @@ class SentenceTransformerEmbedder:
         self.normalize = normalize
 
     @property
+    def model(self):
+        """The SentenceTransformer, loaded on first use."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            log.info("loading %s", self.path)
+            model = SentenceTransformer(self.path, device=self.device)
+            if getattr(self, "_max_seq_length", None):
+                model.max_seq_length = self._max_seq_length
+            self._model = model
+        return self._model
+
+    @property
     def dim(self) -> int:
+        if self._model is None and self._declared and self._declared["dim"]:
+            return int(self._declared["dim"])
         # sentence-transformers 5.x renamed get_sentence_embedding_dimension; older releases only have the old name
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(dimension())
 
     @property
     def max_seq_length(self) -> int:
-        return int(self.model.max_seq_length)
+        if self._model is not None:
+            return int(self._model.max_seq_length)
+        return int(self._max_seq_length or self._declared["max_seq_length"])
+
+    def own_prompts(self) -> dict[str, str]:
+        """The prompts the model's own config declares (config_sentence_transformers.json)."""
+        if self._model is None and self._declared is not None:
+            return dict(self._declared["prompts"])
+        return dict(getattr(self.model, "prompts", {}) or {})
 
     def prompts(self) -> dict[str, str | None]:
-        own = getattr(self.model, "prompts", {}) or {}
+        own = self.own_prompts()
         # An empty prompt is no prompt: both spellings must give the same vectors and the same cache key.
         return {
             "query": (self.query_prompt if self.query_prompt is not None else own.get("query")) or None,

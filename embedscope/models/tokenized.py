@@ -3,38 +3,15 @@ length-sorted batching. A runtime (ONNX Runtime, OpenVINO) only supplies the for
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from embedscope.models.base import folder_fingerprint
+from embedscope.models.st_folder import read_st_settings
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def read_st_settings(folder: Path) -> dict:
-    """Pooling, normalization and max length as the sentence-transformers folder declares them."""
-    settings = {"pooling": "mean", "normalize": False, "max_seq_length": None, "prompts": {}}
-    modules = folder / "modules.json"
-    if modules.exists():
-        entries = json.loads(modules.read_text())
-        settings["normalize"] = any(e.get("type", "").endswith("Normalize") for e in entries)
-        for e in entries:
-            if e.get("type", "").endswith("Pooling"):
-                config = json.loads((folder / e["path"] / "config.json").read_text())
-                for mode in ("cls_token", "mean_tokens", "max_tokens", "lasttoken"):
-                    if config.get(f"pooling_mode_{mode}"):
-                        settings["pooling"] = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}.get(mode, mode)
-                        break
-    st_config = folder / "sentence_bert_config.json"
-    if st_config.exists():
-        settings["max_seq_length"] = json.loads(st_config.read_text()).get("max_seq_length")
-    prompts = folder / "config_sentence_transformers.json"
-    if prompts.exists():
-        settings["prompts"] = json.loads(prompts.read_text()).get("prompts") or {}
-    return settings
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -7,15 +7,16 @@ multiple pairs) and the given power:  effect = (z[1 - alpha/2] + z[power]) * sd(
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 DEFAULT_POWER = 0.8
 
 
 def _z(alpha: float, power: float) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    normal = NormalDist()  # the standard normal's quantiles, from the standard library (no scipy to import)
+    return normal.inv_cdf(1 - alpha / 2) + normal.inv_cdf(power)
 
 
 def minimum_detectable_effect(
