@@ -256,3 +256,4 @@ def test_fresh_machine_main_job(synthetic_dir, data_home, tmp_path, monkeypatch)
     for model in ("all-MiniLM-L6-v2", "wordllama", "bm25"):
         assert model in second.stdout
     assert "results in embedscope-runs" in second.stdout
+    assert "DEBUG" not in second.stderr and "Loading weights" not in second.stderr, second.stderr

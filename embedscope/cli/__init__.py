@@ -1,10 +1,12 @@
-"""The `embedscope` command. Each subcommand lives in its own module here."""
+"""The `embedscope` command. Each subcommand lives in its own module here.
+
+Subcommand modules import only click at the top and everything heavy inside the command, so `embedscope --help`
+and a fully cached run start fast (tests/test_startup.py holds them to that).
+"""
 
 from __future__ import annotations
 
 import importlib
-import logging
-import os
 import sys
 
 import click
@@ -14,11 +16,16 @@ COMMANDS = ["run", "datasets", "models", "report", "serve", "sweep", "show", "db
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="embedscope")
-def cli() -> None:
+@click.option("--verbose", "-v", count=True, help="Show libraries' logs and errors' tracebacks (-vv: debug).")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings and results only: no progress bars or messages.")
+def cli(verbose: int, quiet: bool) -> None:
     """Choose the right text-embedding model for your own data."""
-    # Libraries underneath log at INFO and draw their own bars; ours are the ones that matter.
-    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from embedscope import progress
+    from embedscope.cli import errors
+
+    # What shows on the console: our messages and one bar per long step; libraries' logs and bars only with -v.
+    progress.configure(-1 if quiet else verbose)
+    errors.verbose = verbose > 0
 
 
 for _name in COMMANDS:

@@ -48,7 +48,7 @@ def command(data, split, spec, engine, workers, address, gpus_per_worker, cache,
     if gpus_per_worker is not None and engine != "ray":
         raise click.UsageError("--gpus-per-worker applies to --engine ray")
     if quiet:
-        progress.set_enabled(False)
+        progress.configure(-1)
     dataset = load(data, split=split)
     documents = dataset.doc_texts[:max_docs] if max_docs else dataset.doc_texts
     texts = {"document": documents} if no_queries else {"document": documents, "query": dataset.query_texts}

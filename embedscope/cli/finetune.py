@@ -90,7 +90,8 @@ def mine_command(data, split, input_file, model_spec, seed, cache, output, quiet
     from embedscope import progress
     from embedscope.finetune import examples_from_beir, read_training_jsonl, write_training_jsonl
 
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     if input_file:
         examples = read_training_jsonl(input_file)
         corpus = _load_corpus(data) if data else None
@@ -164,7 +165,8 @@ def command(output, cache, quiet, **options):
                                                                   "max_seq_length", "negatives", "device")}, seed=seed)
     base, train_file, train_split, max_train_queries, do_mine = (
         options.pop(k) for k in ("base", "train_file", "train_split", "max_train_queries", "do_mine"))
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log = (lambda msg: click.echo(msg, err=True)) if not quiet else (lambda msg: None)

@@ -66,7 +66,8 @@ def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, 
     from embedscope.models import load_model
     from embedscope.noqrels import LLMQueryGenerator, OfflineQueryGenerator, QueryFilter, generate_queries, write_generated
 
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     docs = read_corpus(data, corpus)
     rng = random.Random(seed)
     ids = list(docs)

@@ -41,7 +41,8 @@ def command(run_dir, data, split, models, max_queries, max_docs, depth, k, judge
     from embedscope.noqrels.pooling import pool_size, unjudged
     from embedscope.rundir import read_dataset, read_runs
 
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     k = k or depth
     if run_dir:
         runs = list(read_runs(run_dir).values())

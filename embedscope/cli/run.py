@@ -43,8 +43,9 @@ from embedscope.config import load_config
               help="Other tasks: evaluate only the first N rows, pairs or queries (quick look).")
 @click.option("--output", "-o", help="Folder that receives run directories [embedscope-runs].")
 @click.option("--cache", help="Embedding cache folder [.embedscope-cache].")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(config_path, columns, quiet, **options):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages (as `embedscope -q`).")
+@click.option("--verbose", "-v", count=True, help="Libraries' logs and errors' tracebacks (as `embedscope -v`).")
+def command(config_path, columns, quiet, verbose, **options):
     """Compare models on a dataset: retrieve, score, and write a run directory."""
     from embedscope import progress
     from embedscope.cli.errors import exit_partial, require_results
@@ -53,7 +54,12 @@ def command(config_path, columns, quiet, **options):
     from embedscope.data.named import is_name
     from embedscope.report import new_run_dir, print_leaderboard, write_outputs
 
-    progress.set_enabled(not quiet)
+    if quiet or verbose:  # the command's own -q/-v, as `embedscope -q/-v`
+        from embedscope.cli import errors
+
+        progress.configure(-1 if quiet else verbose)
+        errors.verbose = errors.verbose or verbose > 0
+    quiet = progress.is_quiet()
     config = load_config(config_path)
     for key, value in options.items():
         if value not in (None, ()):
@@ -65,7 +71,8 @@ def command(config_path, columns, quiet, **options):
 
         return run_task(config, given_data=bool(options.get("data") or config_path), quiet=quiet)
     dataset = load_from(config)
-    click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
+    if not quiet:
+        click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     if not dataset.has_qrels:
         click.echo("no qrels: runs are written; for metrics, judge a pool (`embedscope pool`, `embedscope serve`)", err=True)
     # Made before the work, so an unwritable output folder fails in a second, not after an hour of embedding.

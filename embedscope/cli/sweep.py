@@ -43,7 +43,8 @@ def _vectors(config: dict, quiet: bool):
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import dense_vectors
 
-    progress.set_enabled(not quiet)
+    if quiet:  # the command's own -q, as `embedscope -q`
+        progress.configure(-1)
     dataset = load_from(config)
     if not dataset.has_qrels:
         raise ValueError(f"dataset {dataset.name} has no qrels: sweeps score each option on the task")

@@ -49,10 +49,10 @@ def fetch(entry: CatalogEntry, root: Path, say=None) -> Path:
 
 
 def _download(entry: CatalogEntry, part: Path, say) -> None:
-    say(f"downloading {entry.url} ({human_bytes(entry.bytes)})")
     received, expected = 0, None
     try:
         with urllib.request.urlopen(entry.url, timeout=TIMEOUT_S) as response, open(part, "wb") as out:
+            say(f"downloading {entry.url} ({human_bytes(entry.bytes)})")  # once connected: offline, one line only
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             with progress.task(f"download {entry.name}", expected or entry.bytes) as advance:

@@ -13,6 +13,8 @@ import itertools
 
 import numpy as np
 
+from embedscope import progress
+
 DEFAULT_PERMUTATIONS = 10_000
 DEFAULT_SEED = 0
 _CHUNK = 2_000
@@ -50,9 +52,11 @@ def randomization_tests(
     threshold = observed - _TOLERANCE * np.maximum(1.0, observed)
     extreme = np.zeros(d.shape[1])
     drawn = 0
-    for signs in _sign_matrices(n, permutations, seed):
-        extreme += (np.abs(signs @ d / n) >= threshold).sum(axis=0)
-        drawn += len(signs)
+    with progress.task("randomization test", min(permutations, 2**n if n <= 20 else permutations)) as advance:
+        for signs in _sign_matrices(n, permutations, seed):
+            extreme += (np.abs(signs @ d / n) >= threshold).sum(axis=0)
+            drawn += len(signs)
+            advance(len(signs))
     return extreme / drawn
 
 
