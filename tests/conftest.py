@@ -73,7 +73,9 @@ FILLER = ("the a of and with for about in on this that new old some many report 
 
 def make_synthetic(n_docs: int = 160, n_queries: int = 24, seed: int = 0, name: str = "synthetic"):
     """A small retrieval dataset with real words grouped in topics, so BM25 and embedding models both find the
-    relevant documents: graded qrels (2 = shares two query words with it, 1 = same topic) and explicit zeros."""
+    relevant documents, but not all of them first: every document also borrows words from another topic, and
+    every query carries one word of another topic. Graded qrels: 2 = same topic and shares two query words,
+    1 = same topic, and explicit zeros (other topics' documents that share a query word)."""
     from embedscope.data import Dataset, Document
 
     rng = random.Random(seed)
@@ -82,9 +84,8 @@ def make_synthetic(n_docs: int = 160, n_queries: int = 24, seed: int = 0, name: 
     corpus, doc_topic = {}, {}
     for i in range(n_docs):
         topic = names[i % len(names)]
-        words = rng.sample(topics[topic], 5) + rng.sample(FILLER, 4)
-        if i % 7 == 3:  # a few documents also touch a second topic
-            words += rng.sample(topics[names[(i + 3) % len(names)]], 2)
+        other = rng.choice([t for t in names if t != topic])
+        words = rng.sample(topics[topic], 3) + rng.sample(topics[other], 2) + rng.sample(FILLER, 4)
         rng.shuffle(words)
         did = f"d{i:03d}" if i % 11 else f"{i:05d}"  # some ids are numeric-looking ("00011"): they stay strings
         title = f"{topic} {rng.choice(FILLER)}" if i % 3 == 0 else ""
@@ -93,16 +94,18 @@ def make_synthetic(n_docs: int = 160, n_queries: int = 24, seed: int = 0, name: 
     queries, qrels = {}, {}
     for j in range(n_queries):
         topic = names[j % len(names)]
-        words = rng.sample(topics[topic], 3)
+        other = rng.choice([t for t in names if t != topic])
+        words = rng.sample(topics[topic], 2) + rng.sample(topics[other], 1)
+        rng.shuffle(words)
         qid = f"q{j:02d}"
         queries[qid] = " ".join(words) + ("?" if j % 2 else "")
         rels: dict[str, int] = {}
         for did, doc in corpus.items():
             shared = len(set(words) & set(doc.full_text.split()))
             if doc_topic[did] == topic:
-                rels[did] = 2 if shared >= 2 else 1 if shared == 1 else 0
-        others = [d for d in corpus if doc_topic[d] != topic]
-        rels.update({d: 0 for d in rng.sample(others, 3)})
+                rels[did] = 2 if shared >= 2 else 1
+            elif shared and rng.random() < 0.3:
+                rels[did] = 0  # judged: shares a word, but is about something else
         qrels[qid] = rels
     return Dataset(name=name, corpus=corpus, queries=queries, qrels=qrels)
 

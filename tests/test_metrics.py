@@ -56,6 +56,20 @@ def bm25():
     return load_model("bm25")
 
 
+def test_agrees_with_trec_eval_on_synthetic_runs(synthetic, synthetic_runs):
+    """Graded qrels with explicit zeros, tied scores, a query missing from a run: built here, no data needed."""
+    for run in synthetic_runs.values():
+        assert_agrees(synthetic.qrels, run)
+
+
+def test_agrees_with_trec_eval_on_synthetic_bm25_and_dense(synthetic, bm25, static_model, tmp_path):
+    from embedscope.runs.context import RetrievalContext
+
+    assert_agrees(synthetic.qrels, bm25.retrieve(synthetic, 100))
+    context = RetrievalContext.of(tmp_path / "cache")
+    assert_agrees(synthetic.qrels, context.retriever(static_model).retrieve(synthetic, 100, context))
+
+
 def test_agrees_with_trec_eval_on_scifact_bm25(scifact, bm25):
     assert_agrees(scifact.qrels, bm25.retrieve(scifact, 100))
 

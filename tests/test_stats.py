@@ -25,13 +25,21 @@ from embedscope.stats import (
 MODELS = ["bm25", "wordllama", "tokenlearn"]
 
 
-@pytest.fixture(scope="module")
-def nf_comparison(nfcorpus_small, tmp_path_factory):
-    """BM25 and two static models on 50 graded NFCorpus queries, plus BM25 with noise added to its scores:
-    pairs range from clearly different to not separable, so p-values fall all over (0, 1)."""
+@pytest.fixture(scope="module", params=["synthetic", pytest.param("nfcorpus", marks=pytest.mark.realdata)])
+def nf_comparison(request, tmp_path_factory):
+    """BM25 and two static models on graded queries (60 synthetic ones built here, then 50 of NFCorpus when it is
+    registered), plus BM25 with noise added to its scores: pairs range from clearly different to not separable,
+    so p-values fall all over (0, 1)."""
+    from conftest import make_synthetic
+
     from embedscope.compare import Result, compare
     from embedscope.metrics import evaluate
 
+    if request.param == "synthetic":
+        dataset = make_synthetic(n_docs=320, n_queries=60, seed=3)
+    else:
+        dataset = request.getfixturevalue("nfcorpus_small")
+    nfcorpus_small = dataset
     comparison = compare(nfcorpus_small, MODELS, cache_dir=tmp_path_factory.mktemp("cache"), log=lambda m: None)
     bm25 = comparison.results[0].run
     rng = np.random.default_rng(7)
@@ -162,6 +170,18 @@ def test_bootstrap_interval_contains_mean_and_is_reproducible(nf_comparison):
     assert low < values.mean() < high
     assert (low, high) == percentile_ci(values, resamples=4000, seed=11)
     assert (low, high) != percentile_ci(values, resamples=4000, seed=12)
+
+
+def test_t_test_matches_scipy_on_many_samples():
+    """The t tail is computed here (no scipy.stats import in a run); it must equal scipy's ttest_rel."""
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(2, 400))
+        a = rng.random(n)
+        b = a + rng.normal(rng.normal(0, 0.05), 0.1, n)
+        assert paired_t_test(a, b) == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue, abs=1e-12)
 
 
 def test_bootstrap_matches_scipy_percentile_interval():
