@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from embedscope.errors import EmbedscopeError
-from embedscope.remote import one_line
+
+
+def one_line(text: object, limit: int) -> str:
+    from embedscope.remote import one_line as redacted  # httpx and tenacity: imported only when a problem is told
+
+    return redacted(text, limit)
 
 
 class PreflightError(EmbedscopeError):

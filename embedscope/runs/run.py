@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,10 @@ import numpy as np
 
 def ranking(scores: dict[str, float]) -> list[tuple[str, float]]:
     """Docs best first. Ties go to the larger doc id, as trec_eval orders them, so our metrics match it."""
-    return sorted(scores.items(), key=lambda kv: (-kv[1], _desc(kv[0])))
-
-
-class _desc(str):
-    def __lt__(self, other):  # reversed string order for the tie-break
-        return str.__gt__(self, other)
+    # Two stable sorts with C-level keys: by doc id descending, then by score descending (ties keep that order).
+    ranked = sorted(scores.items(), key=itemgetter(0), reverse=True)
+    ranked.sort(key=itemgetter(1), reverse=True)
+    return ranked
 
 
 @dataclass
