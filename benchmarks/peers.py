@@ -21,7 +21,9 @@ More embedscope rows (other encoding settings) are added to ROWS: each is a name
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,6 +56,18 @@ BEIR_SCRIPT = textwrap.dedent("""
     print(json.dumps({"first_retrieve_s": times[0], "warm_s": times[1], "ndcg": ndcgs[0], "ndcg_warm": ndcgs[1],
                       "in_process_s": time.perf_counter() - started}))
 """)
+
+
+def beir_readable(folder: Path, work: Path) -> Path:
+    """BEIR's GenericDataLoader reads corpus.jsonl only: a copy with the corpus unzipped when it is gzipped
+    (made before any timing)."""
+    if (folder / "corpus.jsonl").exists():
+        return folder
+    copy = work / "beir-data"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("corpus.jsonl.gz"))
+    with gzip.open(folder / "corpus.jsonl.gz", "rb") as src, open(copy / "corpus.jsonl", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return copy
 
 
 def run_beir(folder: Path, model_path: Path, batch_size: int) -> dict:
@@ -98,7 +112,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="embedscope-peers-"))
     print(f"{args.dataset} test, all-MiniLM-L6-v2, exact cosine; data {folder}", flush=True)
 
-    beir = run_beir(folder, model_path, args.batch_size)
+    beir = run_beir(beir_readable(folder, work), model_path, args.batch_size)
     seconds = {"beir_cold": beir["cold_s"], "beir_warm": beir["warm_s"]}
     ndcg = {"beir": beir["ndcg"]}
     for name, extra in ROWS:

@@ -232,6 +232,15 @@ def scifact_small(scifact):
     return scifact.subset(n_queries=60, n_docs=800, seed=1)
 
 
+@pytest.fixture(scope="session", params=["synthetic", pytest.param("scifact", marks=pytest.mark.realdata)])
+def small_set(request):
+    """60 queries over 800 documents: synthetic ones built here, then SciFact's (`scifact_small`) when SciFact is
+    registered. For tests whose claims hold on any data: each runs on both."""
+    if request.param == "synthetic":
+        return make_synthetic(n_docs=800, n_queries=60, seed=1, name="synthetic-small")
+    return request.getfixturevalue("scifact_small")
+
+
 @pytest.fixture(scope="session")
 def nfcorpus_small(nfcorpus):
     """50 NFCorpus test queries (graded 1-2) over 1,000 docs."""

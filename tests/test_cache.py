@@ -22,9 +22,9 @@ class Counting:
         return self.fn(texts)
 
 
-def test_second_run_embeds_nothing(tmp_path, scifact_small, static_model):
+def test_second_run_embeds_nothing(tmp_path, small_set, static_model):
     cache = EmbeddingCache(tmp_path, shard_size=128)
-    texts = scifact_small.doc_texts
+    texts = small_set.doc_texts
     first = Counting(static_model.encode_documents)
     v1, s1 = cache.encode(static_model.fingerprint(), "document", texts, first)
     assert first.texts == len(set(texts)) and s1["encoded"] == len(set(texts))
@@ -35,9 +35,9 @@ def test_second_run_embeds_nothing(tmp_path, scifact_small, static_model):
     np.testing.assert_allclose(v1, static_model.encode_documents(texts), rtol=1e-6)
 
 
-def test_interrupted_run_resumes_without_re_embedding(tmp_path, scifact_small, static_model):
+def test_interrupted_run_resumes_without_re_embedding(tmp_path, small_set, static_model):
     cache = EmbeddingCache(tmp_path, shard_size=100)
-    texts = scifact_small.doc_texts
+    texts = small_set.doc_texts
     fp = static_model.fingerprint()
     killed = Counting(static_model.encode_documents, fail_after=3)
     with pytest.raises(KeyboardInterrupt):

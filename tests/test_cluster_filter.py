@@ -14,28 +14,28 @@ METRICS = ["ndcg@10", "recall@10"]
 
 
 @pytest.fixture(scope="module")
-def plain(scifact_small, session_cache):
-    run = RetrievalContext.of(session_cache).retriever("tokenlearn").retrieve(scifact_small, 10)
-    return run, evaluate(scifact_small.qrels, run, METRICS)
+def plain(small_set, session_cache):
+    run = RetrievalContext.of(session_cache).retriever("tokenlearn").retrieve(small_set, 10)
+    return run, evaluate(small_set.qrels, run, METRICS)
 
 
-def test_probing_every_cluster_is_exact_search(scifact_small, session_cache, plain):
-    run = ClusterFilterRetriever("tokenlearn", clusters=5, probe=5, context=RetrievalContext.of(session_cache)).retrieve(scifact_small, 10)
+def test_probing_every_cluster_is_exact_search(small_set, session_cache, plain):
+    run = ClusterFilterRetriever("tokenlearn", clusters=5, probe=5, context=RetrievalContext.of(session_cache)).retrieve(small_set, 10)
     assert run.meta["recall_vs_exact@10"] == 1.0 and run.meta["searched_fraction"] == pytest.approx(1.0)
-    for qid in scifact_small.query_ids:
+    for qid in small_set.query_ids:
         assert [d for d, _ in run.ranked(qid)] == [d for d, _ in plain[0].ranked(qid)]
         assert [s for _, s in run.ranked(qid)] == pytest.approx([s for _, s in plain[0].ranked(qid)], abs=1e-5)
 
 
-def test_one_probe_searches_less_and_the_loss_is_measured(scifact_small, session_cache, plain):
-    run = ClusterFilterRetriever("tokenlearn", clusters=20, probe=1, context=RetrievalContext.of(session_cache)).retrieve(scifact_small, 10)
+def test_one_probe_searches_less_and_the_loss_is_measured(small_set, session_cache, plain):
+    run = ClusterFilterRetriever("tokenlearn", clusters=20, probe=1, context=RetrievalContext.of(session_cache)).retrieve(small_set, 10)
     meta = run.meta
     assert meta["searched_fraction"] < 0.25
     # recall vs exact recomputed here from the two runs
-    overlap = np.mean([len(set(run.scores[q]) & set(plain[0].scores[q])) / 10 for q in scifact_small.query_ids])
+    overlap = np.mean([len(set(run.scores[q]) & set(plain[0].scores[q])) / 10 for q in small_set.query_ids])
     assert meta["recall_vs_exact@10"] == pytest.approx(overlap)
     assert overlap < 1.0  # one cluster of twenty misses some exact neighbours on this corpus
-    ours = evaluate(scifact_small.qrels, run, METRICS)
+    ours = evaluate(small_set.qrels, run, METRICS)
     row = paired_delta(ours, plain[1], "ndcg@10")
     assert row["delta"] == pytest.approx(ours.mean["ndcg@10"] - plain[1].mean["ndcg@10"])
     assert row["wins"] + row["losses"] + row["ties"] == row["queries"] == len(plain[1].per_query["ndcg@10"])
@@ -46,10 +46,10 @@ def test_one_probe_searches_less_and_the_loss_is_measured(scifact_small, session
     expected = stats.ttest_rel(a, b).pvalue
     assert row["p_ttest"] == pytest.approx(1.0 if np.isnan(expected) else expected)
     assert verdict(row) in ("helps", "hurts", "no significant difference")
-    assert set(meta["query_clusters"]) == set(scifact_small.query_ids)
+    assert set(meta["query_clusters"]) == set(small_set.query_ids)
 
 
-def test_spec_and_clear_errors(scifact_small, session_cache):
+def test_spec_and_clear_errors(small_set, session_cache):
     from embedscope.models import load_model
 
     model = load_model("cluster-filter:tokenlearn?k=7&probe=2")

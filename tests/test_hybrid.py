@@ -15,10 +15,10 @@ ranx = pytest.importorskip("ranx", reason="ranx is the reference for fusion (tes
 
 
 @pytest.fixture(scope="module")
-def stage_runs(scifact_small, session_cache):
+def stage_runs(small_set, session_cache):
     stages = RetrievalContext.of(session_cache)
-    bm25 = stages.retriever("bm25").retrieve(scifact_small, 50)
-    dense = stages.retriever("tokenlearn").retrieve(scifact_small, 50)
+    bm25 = stages.retriever("bm25").retrieve(small_set, 50)
+    dense = stages.retriever("tokenlearn").retrieve(small_set, 50)
     return bm25, dense
 
 
@@ -76,33 +76,33 @@ def test_z_score_fusion_puts_unretrieved_docs_at_the_list_minimum():
     assert fused == pytest.approx({"d1": 0.0, "d2": 0.0, "d3": -1.0})
 
 
-def test_hybrid_retriever_is_scored_like_any_model(scifact_small, session_cache, stage_runs, tmp_path):
+def test_hybrid_retriever_is_scored_like_any_model(small_set, session_cache, stage_runs, tmp_path):
     from embedscope.compare import compare
     from embedscope.metrics import evaluate
 
     hybrid = HybridRetriever(["bm25", "tokenlearn"], fusion="rrf", depth=50, context=RetrievalContext.of(session_cache))
-    run = hybrid.retrieve(scifact_small, 10)
+    run = hybrid.retrieve(small_set, 10)
     assert all(len(s) <= 10 for s in run.scores.values())
     expected = fusion.rrf(list(stage_runs), k=60).cut(10)
     qid = next(iter(expected.scores))
     assert [d for d, _ in run.ranked(qid)] == [d for d, _ in expected.ranked(qid)]
     # Named as a model spec, through compare(), with the same metrics as every model.
-    comparison = compare(scifact_small, ["hybrid:bm25+tokenlearn?fusion=min-max&alpha=0.6"], k=10, depth=20,
+    comparison = compare(small_set, ["hybrid:bm25+tokenlearn?fusion=min-max&alpha=0.6"], k=10, depth=20,
                          cache_dir=session_cache.root, log=lambda m: None)
     result = comparison.results[0]
     assert result.run.meta["kind"] == "hybrid" and result.run.meta["weights"] == pytest.approx([0.4, 0.6])
-    assert result.evaluation.mean["ndcg@10"] == pytest.approx(evaluate(scifact_small.qrels, result.run, ["ndcg@10"]).mean["ndcg@10"])
+    assert result.evaluation.mean["ndcg@10"] == pytest.approx(evaluate(small_set.qrels, result.run, ["ndcg@10"]).mean["ndcg@10"])
 
 
-def test_alpha_sweep_endpoints_are_the_single_stages(scifact_small, stage_runs):
+def test_alpha_sweep_endpoints_are_the_single_stages(small_set, stage_runs):
     from embedscope.metrics import evaluate
 
     bm25, dense = stage_runs
-    rows = alpha_sweep(scifact_small.qrels, [bm25, dense], [0.0, 0.5, 1.0], ["ndcg@10"], k=10)
+    rows = alpha_sweep(small_set.qrels, [bm25, dense], [0.0, 0.5, 1.0], ["ndcg@10"], k=10)
     assert [r["alpha"] for r in rows] == [0.0, 0.5, 1.0]
     # alpha = 1 ranks by the dense scores alone (min-max keeps the order); docs only BM25 found score 0 and sit below.
-    assert rows[-1]["ndcg@10"] == pytest.approx(evaluate(scifact_small.qrels, dense, ["ndcg@10"]).mean["ndcg@10"])
-    assert rows[0]["ndcg@10"] == pytest.approx(evaluate(scifact_small.qrels, bm25, ["ndcg@10"]).mean["ndcg@10"], abs=0.02)
+    assert rows[-1]["ndcg@10"] == pytest.approx(evaluate(small_set.qrels, dense, ["ndcg@10"]).mean["ndcg@10"])
+    assert rows[0]["ndcg@10"] == pytest.approx(evaluate(small_set.qrels, bm25, ["ndcg@10"]).mean["ndcg@10"], abs=0.02)
 
 
 def test_bad_hybrid_specs_say_what_is_wrong():
