@@ -42,10 +42,10 @@ def test_interrupted_run_resumes_without_re_embedding(tmp_path, small_set, stati
     killed = Counting(static_model.encode_documents, fail_after=3)
     with pytest.raises(KeyboardInterrupt):
         cache.encode(fp, "document", texts, killed)
-    assert killed.texts == 300
+    assert 0 < killed.texts <= 300  # three calls of at most shard_size texts, each saved before the next
     resumed = Counting(static_model.encode_documents)
     vectors, stats = cache.encode(fp, "document", texts, resumed)
-    assert resumed.texts == len(set(texts)) - 300 and stats["cached"] == 300
+    assert resumed.texts == len(set(texts)) - killed.texts and stats["cached"] == killed.texts
     np.testing.assert_allclose(vectors, static_model.encode_documents(texts), rtol=1e-6)
     assert not list((tmp_path / fp / "document").glob(".*.tmp"))
 

@@ -69,21 +69,19 @@ def test_kill_9_then_resume_loses_nothing(tmp_path, scifact_dir, static_model, s
 def test_disk_full_is_a_clear_error_and_keeps_earlier_shards(tmp_path, static_model, monkeypatch):
     cache = EmbeddingCache(tmp_path, shard_size=10)
     texts = [f"text {i}" for i in range(40)]
-    import pyarrow.parquet as pq
-
-    real_write = pq.write_table
+    real_fsync = os.fsync
     calls = {"n": 0}
 
-    def full_disk(*args, **kwargs):
+    def full_disk(fd):  # the disk fills while the third shard is being written
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(*args, **kwargs)
+        return real_fsync(fd)
 
-    monkeypatch.setattr(pq, "write_table", full_disk)
+    monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(CacheError, match="No space left on device"):
         cache.encode("fp", "document", texts, static_model.encode_documents)
-    monkeypatch.setattr(pq, "write_table", real_write)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert len(list((tmp_path / "fp" / "document").glob("shard-*.parquet"))) == 2
     assert not list((tmp_path / "fp" / "document").glob(".*.tmp"))
     _, stats = cache.encode("fp", "document", texts, static_model.encode_documents)

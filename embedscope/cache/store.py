@@ -1,31 +1,42 @@
 """On-disk embedding cache keyed by model fingerprint and text hash.
 
-Layout: ROOT/<fingerprint>/<role>/shard-<time>-<uuid>.parquet, each shard a Parquet table with `key` (hex
-text hash) and `vector` (fixed-size list of float32). Shards are written whole to a temp file and renamed, so a
-killed run leaves only complete shards behind and the next run embeds just what is missing. A file lock
-serialises writers that share one cache. Any writer that produces shards in this layout — a Ray or Dask cluster
-embedding a corpus too large for one machine — feeds the normal pipeline.
+Layout: ROOT/<fingerprint>/<role>/shard-<time>-<random>-<checksum>.parquet (format and checks in
+embedscope.cache.shard). Shards are written whole to a temp file and renamed, so a killed run leaves only
+complete shards behind and the next run embeds just what is missing. A file lock serialises writers that share
+one cache. Any writer that produces shards in this layout — a Ray or Dask cluster embedding a corpus too large
+for one machine — feeds the normal pipeline.
+
+How much a kill can cost: a shard is written after at most `flush_seconds` of encoding (or `shard_size`
+texts, whichever comes first), so a killed local model loses at most that much work. An API embedder says how
+many texts go in one request (`request_batch_size`) and how many requests it sends at once (`concurrency`):
+each request's vectors are saved as soon as they arrive, before another request is sent, so a kill loses at most
+the requests in flight (one, with concurrency 1) — and never bills a saved text twice.
+
+Every vector is checked before it is written (embedscope.cache.vectors): a bad one is never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from filelock import FileLock
 
+from embedscope.cache.shard import CorruptShard, Shard, decode_shard, encode_shard
+from embedscope.cache.vectors import BadVectorError, check_policy, describe, text_label, vector_faults
 from embedscope.errors import EmbedscopeError
 
 ROLES = ("query", "document")
+FIRST_CHUNK = 64  # texts in the first call, before the model's speed is known
+log = logging.getLogger("embedscope.cache")
 
 
 def text_key(text: str) -> str:
@@ -36,10 +47,22 @@ class CacheError(EmbedscopeError, OSError):
     pass
 
 
+def request_limits(encode: Callable) -> tuple[int | None, int]:
+    """(texts per call, calls at once) for an encode function. An embedder's bound method answers for its
+    embedder: API embedders give their request size and concurrency; local models (None, 1)."""
+    owner = getattr(encode, "__self__", None)
+    size = getattr(owner, "request_batch_size", None)
+    return (int(size) if size else None), (max(1, int(getattr(owner, "concurrency", 1) or 1)) if size else 1)
+
+
 class EmbeddingCache:
-    def __init__(self, root: str | Path, shard_size: int = 2048):
+    def __init__(self, root: str | Path, shard_size: int = 2048, flush_seconds: float = 30.0,
+                 bad_vectors: str = "stop"):
         self.root = Path(root)
         self.shard_size = shard_size
+        self.flush_seconds = flush_seconds
+        self.bad_vectors = check_policy(bad_vectors)
+        self.set_aside: list[tuple[Path, str]] = []  # corrupt shards found by this process: (new path, reason)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -56,39 +79,50 @@ class EmbeddingCache:
         return sorted(self.folder(fingerprint, role).glob("shard-*.parquet"))
 
     def read_shard(self, shard: Path) -> tuple[list[str], np.ndarray] | None:
-        """(keys, vectors) of one shard, or None for a shard that cannot be read (set aside, never trusted)."""
-        try:
-            # ParquetFile reads the one file directly (read_table goes through the dataset API and imports pandas);
-            # no reader threads are left holding buffers after return.
-            table = pq.ParquetFile(shard).read(use_threads=False)
-            keys = table.column("key").to_pylist()
-            column = table.column("vector").combine_chunks()
-            dim = column.type.list_size
-            # A copy owned by numpy, so the Arrow buffers are freed now rather than when the vectors are.
-            vectors = _floats(column.values).reshape(-1, dim)
-            del table, column
-            if len(keys) != len(vectors):
-                raise ValueError("key and vector counts differ")
-            return keys, vectors
-        except Exception:
-            shard.rename(shard.with_suffix(".corrupt"))
-            return None
+        """(keys, vectors) of one shard, or None for a shard that fails its checks (set aside, never trusted)."""
+        checked = self._check(shard)
+        return None if checked is None else (checked.keys, checked.vectors)
 
-    def iter_shards(self, fingerprint: str, role: str):
-        """Shards one at a time, for corpora whose vectors do not fit in memory together."""
+    def _check(self, shard: Path, dim: int | None = None) -> Shard | None:
+        try:
+            found = decode_shard(shard, fingerprint=shard.parent.parent.name, role=shard.parent.name)
+            if dim is not None and found.dim != dim:
+                raise CorruptShard(f"{found.dim}-dimensional vectors where the model's other shards have {dim}")
+            return found
+        except FileNotFoundError:  # another process set it aside first
+            return None
+        except CorruptShard as e:
+            self._set_aside(shard, str(e))
+            return None
+        except OSError as e:
+            raise CacheError(f"cannot read cache shard {shard}: {e.strerror or e}") from None
+
+    def _set_aside(self, shard: Path, reason: str) -> None:
+        target = shard.with_suffix(".corrupt")
+        try:
+            shard.rename(target)
+        except FileNotFoundError:
+            return
+        self.set_aside.append((target, reason))
+        log.warning(f"cache: {shard} is corrupt ({reason}); set aside as {target.name}, "
+                    f"its texts will be embedded again")
+
+    def iter_shards(self, fingerprint: str, role: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Shards one at a time, for corpora whose vectors do not fit in memory together. Every shard is
+        checked; one that fails is set aside with a warning and skipped. All vectors share the dimension of
+        the first intact shard."""
+        dim = None
         for shard in self.shards(fingerprint, role):
-            read = self.read_shard(shard)
-            if read is not None:
-                yield read
+            found = self._check(shard, dim)
+            if found is not None:
+                dim = found.dim
+                yield found.keys, found.vectors
 
     def keys(self, fingerprint: str, role: str) -> set[str]:
-        """Text keys of every cached vector for this model and role, without reading the vectors."""
+        """Text keys of every cached vector for this model and role (each shard checked as it is read)."""
         found: set[str] = set()
-        for shard in self.shards(fingerprint, role):
-            try:
-                found.update(pq.ParquetFile(shard).read(columns=["key"], use_threads=False).column("key").to_pylist())
-            except Exception:
-                shard.rename(shard.with_suffix(".corrupt"))  # as read_shard: set aside, never trusted
+        for keys, _ in self.iter_shards(fingerprint, role):
+            found.update(keys)
         return found
 
     def load(self, fingerprint: str, role: str) -> dict[str, np.ndarray]:
@@ -99,22 +133,24 @@ class EmbeddingCache:
         return found
 
     def write_shard(self, fingerprint: str, role: str, keys: list[str], vectors: np.ndarray) -> Path:
-        """Save one complete shard atomically. Safe to call from many processes or machines sharing the folder."""
+        """Save one complete shard atomically. Safe to call from many processes or machines sharing the folder.
+        Refuses vectors that may not be cached (not finite), so no writer can put a bad vector in the cache."""
         folder = self.folder(fingerprint, role)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(keys) != len(vectors):
             raise ValueError(f"write_shard needs one 2-D vector per key, got {len(keys)} keys and shape {vectors.shape}")
-        table = pa.table({
-            "key": pa.array(keys, pa.string()),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
-        })
-        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        faults = vector_faults(vectors)
+        if faults:
+            row, fault = next(iter(faults.items()))
+            raise BadVectorError(f"refusing to cache {len(faults)} bad vector(s) for model {fingerprint} "
+                                 f"(text key {keys[row]}: {fault})")
+        name, data = encode_shard(fingerprint, role, keys, vectors)
         tmp = folder / f".{name}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with FileLock(str(folder / ".lock")):
                 with open(tmp, "wb") as f:
-                    pq.write_table(table, f, compression="zstd")
+                    f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, folder / name)
@@ -133,54 +169,127 @@ class EmbeddingCache:
         on_progress: Callable[[int], None] | None = None,
         meta: dict | None = None,
         keep_vectors: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> tuple[np.ndarray | None, dict]:
-        """Vectors for `texts` in order. Only texts missing from the cache are encoded, in shards that are
-        saved as soon as they are done. Returns (vectors, stats) with counts of cached and newly encoded texts.
+        """Vectors for `texts` in order. Only texts missing from the cache are encoded, and saved as they come
+        (see the module notes on what a kill can cost). Returns (vectors, stats) with counts of cached and newly
+        encoded texts. `encode` is a function, or an embedder's bound method: then the embedder's
+        `request_batch_size` and `concurrency`, where it has them, set how many texts each call gets and how
+        many calls run at once.
+
+        Every new vector is checked before it is cached. A bad one (wrong dimension, NaN, infinite) is never
+        written: with the cache's `bad_vectors="stop"` the call ends with a BadVectorError naming the text (by
+        its id in `ids`) and the fault, after saving the good vectors; with "record" its row comes back NaN and
+        stats["faults"] maps its positions to the fault.
 
         With keep_vectors=False the texts are only made sure to be cached and vectors is None: memory stays at
         one shard, for corpora searched straight from the cache (embedscope.index.streaming)."""
-        folder = self.folder(fingerprint, role)
         if meta and not (self.root / fingerprint / "model.json").exists():
-            folder.parent.mkdir(parents=True, exist_ok=True)
+            (self.root / fingerprint).mkdir(parents=True, exist_ok=True)
             (self.root / fingerprint / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+        model = (meta or {}).get("name") or fingerprint
         keys = [text_key(t) for t in texts]
         positions = Counter(keys)  # duplicate texts are encoded once but count once per position for progress
-        have: dict[str, np.ndarray | None] = (self.load(fingerprint, role) if keep_vectors
-                                              else dict.fromkeys(self.keys(fingerprint, role)))
-        missing: dict[str, str] = {}
-        for key, text in zip(keys, texts):
+        have: dict[str, np.ndarray | None] = {}
+        dim = None
+        for shard_keys, vectors in self.iter_shards(fingerprint, role):
+            dim = vectors.shape[1]
+            have.update(zip(shard_keys, vectors) if keep_vectors else dict.fromkeys(shard_keys))
+        missing: dict[str, int] = {}  # key -> first position
+        for i, key in enumerate(keys):
             if key not in have and key not in missing:
-                missing[key] = text
+                missing[key] = i
         cached = len(keys) - sum(1 for k in keys if k in missing)
         if on_progress and cached:
             on_progress(cached)
-        todo = list(missing.items())
+        faults: dict[str, str] = {}  # key -> fault, texts whose vectors were refused
         encode_seconds = 0.0
-        for start in range(0, len(todo), self.shard_size):
-            chunk = todo[start : start + self.shard_size]
-            started = time.perf_counter()
-            vectors = np.asarray(encode([t for _, t in chunk]), dtype=np.float32)
-            encode_seconds += time.perf_counter() - started
-            if vectors.shape[0] != len(chunk):
-                raise RuntimeError(f"model returned {vectors.shape[0]} vectors for {len(chunk)} texts")
-            self.write_shard(fingerprint, role, [k for k, _ in chunk], vectors)
-            if keep_vectors:
-                have.update(zip((k for k, _ in chunk), vectors))
+
+        def save(chunk: list[tuple[str, int]], vectors, seconds: float) -> None:
+            nonlocal dim, encode_seconds
+            encode_seconds += seconds
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[0] != len(chunk):
+                got = vectors.shape[0] if vectors.ndim else 0
+                raise BadVectorError(f"model '{model}' returned {got} vectors for {len(chunk)} {role}s")
+            bad = vector_faults(vectors, dim)
+            good = [row for row in range(len(chunk)) if row not in bad]
+            if good:
+                dim = vectors.shape[1]
+                self.write_shard(fingerprint, role, [chunk[r][0] for r in good], vectors[good])
+                if keep_vectors:
+                    have.update((chunk[r][0], vectors[r]) for r in good)
+            for row, fault in bad.items():
+                faults[chunk[row][0]] = fault
+            if bad and self.bad_vectors == "stop":
+                named = {text_label(ids, texts, chunk[r][1]): f for r, f in bad.items()}
+                raise BadVectorError(describe(model, role, named, len(texts)))
             if on_progress:
                 on_progress(sum(positions[k] for k, _ in chunk))
+
+        self._encode_missing(list(missing.items()), texts, encode, save)
         if not keep_vectors:
             matrix = None
+        elif not keys:
+            matrix = np.zeros((0, 0), np.float32)
         else:
-            matrix = np.stack([have[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
-        stats = {"texts": len(keys), "cached": cached, "encoded": len(todo), "encode_seconds": encode_seconds}
+            nan = np.full(dim or 1, np.nan, np.float32)
+            matrix = np.stack([have[k] if k in have else nan for k in keys])
+        stats = {"texts": len(keys), "cached": cached, "encoded": len(missing), "encode_seconds": encode_seconds}
+        if faults:
+            stats["faults"] = {i: faults[k] for i, k in enumerate(keys) if k in faults}
         return matrix, stats
 
+    def _encode_missing(self, todo: list[tuple[str, int]], texts: Sequence[str], encode: Callable,
+                        save: Callable[[list, np.ndarray, float], None]) -> None:
+        """Encode `todo` ((key, position) pairs) in calls sized so each result is saved soon: by the embedder's
+        request size, else by time (about `flush_seconds` of encoding per call, from the speed so far) and
+        never more than `shard_size` texts."""
+        request_size, concurrency = request_limits(encode)
+        limit = max(1, min(self.shard_size, request_size or self.shard_size))
 
-def _floats(values) -> np.ndarray:
-    """An Arrow float array as a float32 numpy copy. float32 without nulls (what write_shard stores) is copied
-    straight from its buffer: Array.to_numpy imports pandas, a second of a cached run's start."""
-    import pyarrow as pa
+        def call(chunk):
+            started = time.perf_counter()
+            vectors = encode([texts[i] for _, i in chunk])
+            return chunk, vectors, time.perf_counter() - started
 
-    if values.type == pa.float32() and values.null_count == 0:
-        return np.frombuffer(values.buffers()[1], dtype=np.float32, count=len(values), offset=values.offset * 4).copy()
-    return np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32)
+        if request_size:  # fixed-size requests, `concurrency` in flight; each saved before the next is sent
+            chunks = iter([todo[s : s + limit] for s in range(0, len(todo), limit)])
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                flying = {pool.submit(call, c) for c in _take(chunks, concurrency)}
+                error = None
+                while flying:
+                    done, flying = wait(flying, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        try:
+                            save(*future.result())  # results that came back are saved even after an error
+                        except BaseException as e:
+                            error = error or e
+                    if error is None:
+                        flying |= {pool.submit(call, c) for c in _take(chunks, len(done))}
+                if error is not None:
+                    raise error
+            return
+        chars_per_second, start = None, 0
+        while start < len(todo):
+            if chars_per_second is None:
+                end = min(len(todo), start + min(limit, FIRST_CHUNK))
+            else:
+                budget, end = chars_per_second * self.flush_seconds, start
+                while end < len(todo) and end - start < limit and budget > 0:
+                    budget -= len(texts[todo[end][1]]) + 1
+                    end += 1
+            chunk, vectors, seconds = call(todo[start:end])
+            chars = sum(len(texts[i]) + 1 for _, i in chunk)
+            chars_per_second = chars / max(seconds, 1e-6)
+            save(chunk, vectors, seconds)
+            start = end
+
+
+def _take(iterator, n: int) -> list:
+    out = []
+    for item in iterator:
+        out.append(item)
+        if len(out) == n:
+            break
+    return out

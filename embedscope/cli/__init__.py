@@ -11,7 +11,7 @@ import sys
 
 import click
 
-COMMANDS = ["run", "datasets", "models", "report", "serve", "sweep", "show", "db_bench", "bench", "recommend", "generate", "pool", "judge_next", "mine", "finetune", "embed", "cluster", "pipeline"]
+COMMANDS = ["run", "datasets", "models", "report", "serve", "sweep", "show", "db_bench", "bench", "recommend", "generate", "pool", "judge_next", "mine", "finetune", "embed", "cluster", "pipeline", "cache"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,8 +11,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pyarrow.parquet as pq
-
 from embedscope.cache import EmbeddingCache, text_key
 
 
@@ -64,14 +62,9 @@ class Plan:
 
 
 def cached_keys(cache: EmbeddingCache, fingerprint: str, role: str) -> set[str]:
-    """Keys already cached for this model and role. Reads only the `key` column, never the vectors."""
-    keys: set[str] = set()
-    for shard in cache.shards(fingerprint, role):
-        try:
-            keys.update(pq.read_table(shard, columns=["key"]).column("key").to_pylist())
-        except Exception:  # unreadable shard: its texts count as missing; the cache sets it aside on read
-            continue
-    return keys
+    """Keys already cached for this model and role, from shards that pass their checks (the cache sets any
+    other aside, so its texts count as missing and are planned again)."""
+    return cache.keys(fingerprint, role)
 
 
 def plan(cache: EmbeddingCache, fingerprint: str, texts: dict[str, Sequence[str]], shard_size: int | None = None) -> Plan:
