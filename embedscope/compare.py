@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedscope.cache import EmbeddingCache
 from embedscope.data import Dataset
 from embedscope.errors import EmbedscopeError
 from embedscope.metrics import Evaluation, canonical, evaluate
@@ -78,6 +79,16 @@ def model_info(model) -> dict:
     return info
 
 
+def failure_note(failures: dict) -> str:
+    """One line on texts whose vectors were refused and left out (the recorded bad-vector policy)."""
+    parts = []
+    for role, found in failures.items():
+        first = next(iter(found.items()))
+        parts.append(f"{len(found):,} {role if len(found) > 1 else role[:-1]} (e.g. '{first[0]}': {first[1]})")
+    return (f"bad vectors for {' and '.join(parts)}; left out: those documents are never retrieved and "
+            f"those queries retrieve nothing, so they score zero")
+
+
 def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -94,7 +105,7 @@ def compare(
     k: int = 10,
     depth: int = 100,
     metrics: list[str] | None = None,
-    cache_dir: str | Path = ".embedscope-cache",
+    cache_dir: str | Path | EmbeddingCache = ".embedscope-cache",
     index: str = "exact",
     similarity: str = "cosine",
     chunk_tokens: int | None = None,
@@ -127,10 +138,14 @@ def compare(
         # a score on data the model was trained on is flagged wherever it is shown
         spec_name = spec if isinstance(spec, str) else None
         info = flag_training_overlap(info, dataset.name, name, info.get("path"), spec_name)
+        if run.meta.get("failures"):
+            info["warnings"] = [*info.get("warnings", []), failure_note(run.meta["failures"])]
         emb = run.meta.get("embedding", {}).get("documents")
         if emb and emb["encoded"] and emb["encode_seconds"] > 0:
             info["docs_per_second"] = emb["encoded"] / emb["encode_seconds"]
         results.append(Result(name, spec, run, evaluation, info))
-    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(cache_dir),
-                "chunk_tokens": chunk_tokens}
+    # An EmbeddingCache given as cache_dir carries its bad-vector policy (embedscope.cache.vectors).
+    bad_vectors = cache_dir.bad_vectors if isinstance(cache_dir, EmbeddingCache) else "stop"
+    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(context.cache_dir),
+                "chunk_tokens": chunk_tokens, "bad_vectors": bad_vectors}
     return Comparison(dataset, metrics, results, k, settings)

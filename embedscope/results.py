@@ -7,11 +7,13 @@ results.json as a bare dict. The layout is documented field by field in docs/ref
 Versions: `schema_version` counts layouts. A file written by an older layout is upgraded on reading (each
 step is one function in `_UPGRADES`); a file from a newer embedscope fails with one line naming both versions.
 Version 1 is the layout before the field existed: model run metadata named the vector similarity "metric",
-and a model could not be recorded as failed.
+and a model could not be recorded as failed. Version 3 added each model's file-name `slug` and the list of
+files the run wrote (`files`: size and SHA-256 of each, checked by embedscope.rundir when read).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embedscope.errors import EmbedscopeError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILENAME = "results.json"
 
 
@@ -122,7 +124,8 @@ class ModelResult(_Record):
     info: ModelInfo = Field(default_factory=ModelInfo)
     run: RunMeta = Field(default_factory=RunMeta)
     metrics: dict[str, float] | None = None
-    run_file: str | None = None
+    slug: str | None = None  # the model's name as a file name, unique in the run directory
+    run_file: str | None = None  # runs/<slug>.trec
 
     @property
     def ok(self) -> bool:
@@ -257,6 +260,24 @@ class References(_Record):
     agreement: Agreement
 
 
+# --- the files the run wrote -----------------------------------------------------------------------------------------
+
+
+class FileEntry(_Record):
+    """One file of the run directory as the run wrote it."""
+
+    bytes: int
+    sha256: str
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 # --- the whole file -------------------------------------------------------------------------------------------------
 
 
@@ -275,6 +296,9 @@ class Results(_Record):
     significance: Significance | None = None
     per_query: PerQuery | None = None
     references: References | None = None
+    # Every other file of the run directory by relative path, written before results.json (empty in files
+    # written before version 3, and by commands that record none).
+    files: dict[str, FileEntry] = Field(default_factory=dict)
 
     # -- reading helpers every reader shares --
 
@@ -393,7 +417,12 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
-_UPGRADES = {1: _v1_to_v2}
+def _v2_to_v3(data: dict) -> dict:
+    """Version 3 added optional fields only (a model's `slug`, the run's `files`)."""
+    return dict(data) | {"schema_version": 3}
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(data: dict, source: str = FILENAME) -> dict:

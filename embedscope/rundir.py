@@ -1,11 +1,22 @@
-"""Reading a run directory back: results.json (as typed records), the TREC runs, and the dataset it was made from."""
+"""Reading a run directory back: results.json (as typed records), the TREC runs, and the dataset it was made from.
+
+A run directory appears only whole (embedscope.report.outputs), and its results.json lists every other file it
+wrote with size and SHA-256 (`files`). Each file read through here is checked against that list first, so a
+file cut short, edited or lost after the run is reported as such, never read as if it were the run's. Files
+added later by other commands (report.html, perf.json, judgments) are not in the list, and run directories
+written before the list existed are read unchecked.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from embedscope.results import Results, ResultsError
+from embedscope.results import Results, ResultsError, sha256_of
 from embedscope.runs import Run
+
+
+class RunDirError(ResultsError):
+    """A run directory whose files are not the ones its run wrote."""
 
 
 def read_results(run_dir: str | Path) -> Results:
@@ -13,10 +24,31 @@ def read_results(run_dir: str | Path) -> Results:
     return Results.read(run_dir)
 
 
-def read_runs(run_dir: str | Path, results: Results | None = None) -> dict[str, Run]:
-    """Each model's TREC run, by model name; models that failed have none."""
+def checked_file(run_dir: str | Path, relative: str, results: Results | None = None) -> Path:
+    """The path of `relative` in the run directory, after checking it against the size and SHA-256 that
+    results.json recorded for it (when it recorded one)."""
+    path = Path(run_dir) / relative
     results = results or read_results(run_dir)
-    return {m.name: Run.from_trec(Path(run_dir) / m.run_file, name=m.name) for m in results.models
+    entry = results.files.get(relative)
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing from the run directory" + (" (the run wrote it)" if entry else ""))
+    if entry is None:
+        return path
+    size = path.stat().st_size
+    if size != entry.bytes:
+        raise RunDirError(f"{path}: {size:,} bytes where the run wrote {entry.bytes:,}; the file was cut short or "
+                          f"changed after the run: run it again")
+    if sha256_of(path) != entry.sha256:
+        raise RunDirError(f"{path}: its checksum differs from the one the run recorded; the file was changed or "
+                          f"damaged after the run: run it again")
+    return path
+
+
+def read_runs(run_dir: str | Path, results: Results | None = None) -> dict[str, Run]:
+    """Each model's TREC run, by model name, from the run file results.json names for it (by the model's
+    unique slug), checked against the file list; models that failed have none."""
+    results = results or read_results(run_dir)
+    return {m.name: Run.from_trec(checked_file(run_dir, m.run_file, results), name=m.name) for m in results.models
             if m.ok and m.run_file}
 
 

@@ -130,3 +130,132 @@ def test_concurrent_runs_share_one_cache(tmp_path, static_model):
     vectors, stats = cache.encode(static_model.fingerprint(), "document", texts, lambda b: calls.append(b) or static_model.encode_documents(b))
     assert not calls and stats["cached"] == 900
     np.testing.assert_allclose(vectors, static_model.encode_documents(texts), rtol=1e-6)
+
+
+# --- what a kill costs: at most one flush interval of a local model, one request of an API model ---------------
+
+SLOW_LOCAL = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from embedscope.cache import EmbeddingCache
+
+    cache_dir, log = sys.argv[1], sys.argv[2]
+
+    def slow(texts):  # 200 texts a second; the shard size alone would keep everything in memory to the end
+        with open(log, "a") as f:
+            f.write(f"{len(texts)}\\n")
+        time.sleep(0.005 * len(texts))
+        return np.ones((len(texts), 8), np.float32)
+
+    texts = [f"text number {i}" for i in range(5000)]
+    EmbeddingCache(cache_dir, shard_size=100_000, flush_seconds=0.5).encode("fp", "document", texts, slow)
+    """
+)
+
+
+def _kill_when(proc, folder, shards: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(list(folder.glob("shard-*.parquet"))) < shards and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the worker finished before the kill"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _saved(cache: EmbeddingCache, fp: str) -> int:
+    return len(cache.keys(fp, "document"))
+
+
+def test_kill_loses_at_most_one_flush_interval_of_a_local_model(tmp_path):
+    script, log = tmp_path / "slow.py", tmp_path / "sent.log"
+    script.write_text(SLOW_LOCAL)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache"), str(log)])
+    _kill_when(proc, tmp_path / "cache" / "fp" / "document", shards=4)
+    saved = _saved(EmbeddingCache(tmp_path / "cache"), "fp")
+    sent = sum(int(n) for n in log.read_text().split())
+    # lost: the call in flight, about flush_seconds (0.5 s = 100 texts) of work; never the 2,048 of a shard
+    assert 0 <= sent - saved <= 2 * 100, (sent, saved)
+    assert saved >= 4 * 10
+
+
+class SlowProvider:
+    """The fake OpenAI API answering after 50 ms, so a kill lands while requests are being made."""
+
+    @staticmethod
+    def make():
+        sys.path.insert(0, os.path.dirname(__file__))
+        from fake_providers import FakeProvider
+
+        class Slow(FakeProvider):
+            def respond(self, path, body):
+                time.sleep(0.05)
+                return super().respond(path, body)
+
+        return Slow("openai", api_key="k")
+
+
+API_WORKER = textwrap.dedent(
+    """
+    import sys
+    from embedscope.cache import EmbeddingCache
+    from embedscope.models import load_model
+
+    url, cache_dir = sys.argv[1], sys.argv[2]
+    model = load_model(f"openai:text-embedding-3-small?base_url={url}/v1&dim=16&batch_size=8&concurrency=1")
+    texts = [f"text number {i}" for i in range(1200)]
+    EmbeddingCache(cache_dir).encode(model.fingerprint(), "document", texts, model.encode_documents)
+    """
+)
+
+
+def test_kill_loses_at_most_one_api_request_and_bills_no_text_twice(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.dirname(__file__))
+    from fake_providers import FakeServer
+
+    from embedscope.models import load_model
+
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    script = tmp_path / "api.py"
+    script.write_text(API_WORKER)
+    with FakeServer(SlowProvider.make()) as server:
+        spec = f"openai:text-embedding-3-small?base_url={server.url}/v1&dim=16&batch_size=8&concurrency=1"
+        fp = load_model(spec).fingerprint()
+        proc = subprocess.Popen([sys.executable, str(script), server.url, str(tmp_path / "cache")],
+                                env={**os.environ, "OPENAI_API_KEY": "k"})
+        _kill_when(proc, tmp_path / "cache" / fp / "document", shards=5)
+        time.sleep(0.2)  # a request in flight when the process died may still be answered
+        answered = sum(len(e.body["input"]) for e in server.fake.log if e.status == 200)
+        cache = EmbeddingCache(tmp_path / "cache")
+        saved = _saved(cache, fp)
+        assert 0 <= answered - saved <= 8, (answered, saved)  # at most the one request in flight
+
+        texts = [f"text number {i}" for i in range(1200)]
+        before = len(server.fake.log)
+        model = load_model(spec)
+        vectors, stats = cache.encode(fp, "document", texts, model.encode_documents)
+        resent = sum(len(e.body["input"]) for e in server.fake.log[before:])
+    assert stats["cached"] == saved and resent == 1200 - saved
+    assert answered + resent - 1200 <= 8  # texts billed twice: at most one request's worth
+    np.testing.assert_allclose(vectors, server.fake.expected(texts), atol=1e-6)
+
+
+def test_a_killed_run_leaves_no_run_directory(tmp_path, monkeypatch, synthetic_dir):
+    """kill -9 while an API model embeds: the output folder holds no run directory, not even an empty one."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from fake_providers import FakeServer
+
+    with FakeServer(SlowProvider.make()) as server:
+        spec = f"openai:text-embedding-3-small?base_url={server.url}/v1&dim=16&batch_size=4&concurrency=1"
+        proc = subprocess.Popen([sys.executable, "-m", "embedscope", "run", "--data", str(synthetic_dir), "-m", spec,
+                                 "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q"],
+                                env={**os.environ, "OPENAI_API_KEY": "k"})
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list((tmp_path / "cache").glob("*/document/shard-*"))) < 3:
+            time.sleep(0.02)
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    runs = tmp_path / "runs"
+    assert runs.is_dir()  # made up front, so an unwritable folder fails at once
+    assert list(runs.iterdir()) == []

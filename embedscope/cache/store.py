@@ -8,9 +8,10 @@ for one machine — feeds the normal pipeline.
 
 How much a kill can cost: a shard is written after at most `flush_seconds` of encoding (or `shard_size`
 texts, whichever comes first), so a killed local model loses at most that much work. An API embedder says how
-many texts go in one request (`request_batch_size`) and how many requests it sends at once (`concurrency`):
-each request's vectors are saved as soon as they arrive, before another request is sent, so a kill loses at most
-the requests in flight (one, with concurrency 1) — and never bills a saved text twice.
+many texts its next request carries (`request_batch_size`) and how many requests it sends at once
+(`concurrency`): each call gets one round of requests, and their vectors are saved before the next round is
+sent, so a kill loses at most the requests in flight (one, with concurrency 1) and never bills a saved text
+twice.
 
 Every vector is checked before it is written (embedscope.cache.vectors): a bad one is never cached.
 """
@@ -24,7 +25,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +47,13 @@ class CacheError(EmbedscopeError, OSError):
     pass
 
 
-def request_limits(encode: Callable) -> tuple[int | None, int]:
-    """(texts per call, calls at once) for an encode function. An embedder's bound method answers for its
-    embedder: API embedders give their request size and concurrency; local models (None, 1)."""
+def texts_in_flight(encode: Callable) -> int | None:
+    """How many texts an API embedder sends at once: its next request's size times its concurrency, asked
+    afresh before each call (the size adapts to the server). None for a local model. An embedder's bound
+    method answers for its embedder."""
     owner = getattr(encode, "__self__", None)
     size = getattr(owner, "request_batch_size", None)
-    return (int(size) if size else None), (max(1, int(getattr(owner, "concurrency", 1) or 1)) if size else 1)
+    return int(size) * max(1, int(getattr(owner, "concurrency", 1) or 1)) if size else None
 
 
 class EmbeddingCache:
@@ -174,8 +175,7 @@ class EmbeddingCache:
         """Vectors for `texts` in order. Only texts missing from the cache are encoded, and saved as they come
         (see the module notes on what a kill can cost). Returns (vectors, stats) with counts of cached and newly
         encoded texts. `encode` is a function, or an embedder's bound method: then the embedder's
-        `request_batch_size` and `concurrency`, where it has them, set how many texts each call gets and how
-        many calls run at once.
+        `request_batch_size` and `concurrency`, where it has them, set how many texts each call gets.
 
         Every new vector is checked before it is cached. A bad one (wrong dimension, NaN, infinite) is never
         written: with the cache's `bad_vectors="stop"` the call ends with a BadVectorError naming the text (by
@@ -242,33 +242,22 @@ class EmbeddingCache:
 
     def _encode_missing(self, todo: list[tuple[str, int]], texts: Sequence[str], encode: Callable,
                         save: Callable[[list, np.ndarray, float], None]) -> None:
-        """Encode `todo` ((key, position) pairs) in calls sized so each result is saved soon: by the embedder's
-        request size, else by time (about `flush_seconds` of encoding per call, from the speed so far) and
-        never more than `shard_size` texts."""
-        request_size, concurrency = request_limits(encode)
-        limit = max(1, min(self.shard_size, request_size or self.shard_size))
+        """Encode `todo` ((key, position) pairs) in calls sized so each result is saved soon: one round of an
+        API embedder's requests, else about `flush_seconds` of encoding (from the speed so far); never more than
+        `shard_size` texts."""
+        limit = self.shard_size
 
         def call(chunk):
             started = time.perf_counter()
             vectors = encode([texts[i] for _, i in chunk])
             return chunk, vectors, time.perf_counter() - started
 
-        if request_size:  # fixed-size requests, `concurrency` in flight; each saved before the next is sent
-            chunks = iter([todo[s : s + limit] for s in range(0, len(todo), limit)])
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                flying = {pool.submit(call, c) for c in _take(chunks, concurrency)}
-                error = None
-                while flying:
-                    done, flying = wait(flying, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        try:
-                            save(*future.result())  # results that came back are saved even after an error
-                        except BaseException as e:
-                            error = error or e
-                    if error is None:
-                        flying |= {pool.submit(call, c) for c in _take(chunks, len(done))}
-                if error is not None:
-                    raise error
+        if texts_in_flight(encode):  # an API: one round of requests per call, saved before the next is sent
+            start = 0
+            while start < len(todo):
+                end = start + max(1, min(limit, texts_in_flight(encode)))
+                save(*call(todo[start:end]))
+                start = end
             return
         chars_per_second, start = None, 0
         while start < len(todo):
@@ -285,11 +274,3 @@ class EmbeddingCache:
             save(chunk, vectors, seconds)
             start = end
 
-
-def _take(iterator, n: int) -> list:
-    out = []
-    for item in iterator:
-        out.append(item)
-        if len(out) == n:
-            break
-    return out

@@ -34,7 +34,7 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     from embedscope.metrics import canonical, evaluate
     from embedscope.models import load_model
     from embedscope.report import new_run_dir
-    from embedscope.report.outputs import safe_name
+    from embedscope.report.outputs import staged
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import DenseRetriever, dense_vectors
 
@@ -66,14 +66,17 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     data_ = plot_data(dataset.doc_ids, dataset.doc_texts, doc_xy, clustering.labels, dataset.query_ids,
                       dataset.query_texts, query_xy, query_clusters)
     title = f"{dataset.name}: {model.name} ({method}, {projection})"
-    if run_dir:  # beside an existing comparison: one map per model under clusters/
-        folder, stem = Path(run_dir) / "clusters", safe_name(model.name)
-    else:
-        folder, stem = new_run_dir(output, dataset.name), "clusters"
-    paths = write_plot(data_, folder, stem=stem, title=title)
     report["title"] = title
-    (folder / f"{stem}_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    run_dir = folder
+    if run_dir:  # beside an existing comparison: one map per model under clusters/, named by the model's slug
+        folder, stem = Path(run_dir) / "clusters", _slug(run_dir, model.name)
+        paths = write_plot(data_, folder, stem=stem, title=title)
+        (folder / f"{stem}_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    else:
+        with staged(new_run_dir(output, dataset.name)) as out:
+            paths = write_plot(data_, out.folder, stem="clusters", title=title)
+            (out.folder / "clusters_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        run_dir = out.path
+        paths = {key: run_dir / Path(p).name for key, p in paths.items()}
     click.echo(f"{model.name}: {clustering.n_clusters} clusters ({method}), silhouette "
                f"{clustering.silhouette if clustering.silhouette is None else round(clustering.silhouette, 3)}")
     for row in clustering.sweep:
@@ -82,6 +85,19 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
         click.echo(f"vs labels: NMI {report['labels']['nmi']:.3f}  ARI {report['labels']['ari']:.3f}")
     click.echo(f"map: {paths['html']}")
     return run_dir
+
+
+def _slug(run_dir, name: str) -> str:
+    """The model's slug in the run directory's results.json, or one made for this name alone."""
+    from embedscope.report.outputs import slugs
+    from embedscope.rundir import read_results
+
+    try:
+        models = read_results(run_dir).models
+    except (OSError, ValueError):
+        models = []
+    found = next((m.slug for m in models if m.name == name), None)
+    return found or slugs([name])[name]
 
 
 def _read_labels(path: str) -> dict[str, str]:

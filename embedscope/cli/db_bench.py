@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import click
 
@@ -36,7 +35,7 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     from embedscope.sweeps.databases import evaluate_backend
     from embedscope.index.db.base import TEXT_FIELD
     from embedscope.models import load_model
-    from embedscope.report.outputs import new_run_dir
+    from embedscope.report.outputs import new_run_dir, staged
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import dense_vectors
 
@@ -60,10 +59,11 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
         result.pop("run")
         results.append(result)
 
-    run_dir = new_run_dir(output, f"db-bench-{dataset.name}")
     payload = {"dataset": dataset.summary(), "model": model_spec, "similarity": similarity, "k": k,
                "filter": list(words), "results": results, "failures": failures}
-    (Path(run_dir) / "db_bench.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    with staged(new_run_dir(output, f"db-bench-{dataset.name}")) as out:
+        (out.folder / "db_bench.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    run_dir = out.path
     print_table(results, k, title=f"{dataset.name} · {model_spec} · {similarity}")
     click.echo(f"results in {run_dir}")
     if not results:

@@ -1,5 +1,6 @@
-"""Turn expected failures (bad data, bad config, a corrupt cache, an API or server that says no, a full disk) into
-one clear line and exit code 2, not a traceback. With EMBEDSCOPE_TRACEBACK=1 (or `verbose`) the traceback follows.
+"""Turn expected failures (bad data, bad config, a corrupt cache, an API or server that says no, a full disk, a
+bad option) into one clear line and exit code 2, not a traceback or a usage page. With EMBEDSCOPE_TRACEBACK=1 (or
+`verbose`) the traceback follows.
 
 Exit codes: 0 done; 2 an expected failure stopped the command (the line says why); 3 partial: some models failed
 during the work, each is recorded as failed with its reason, and the other models' results were written;
@@ -57,9 +58,13 @@ def run_cli(group: click.Group) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return INTERRUPTED
+    except click.UsageError as e:  # a bad option or argument: the message and where to look, on one line
+        where = f" (see '{e.ctx.command_path} -h')" if e.ctx is not None else ""
+        click.secho(f"error: {' '.join(e.format_message().split())}{where}", fg="red", err=True)
+        return FAILED
     except click.ClickException as e:
-        e.show()
-        return e.exit_code
+        click.secho(f"error: {' '.join(e.format_message().split())}", fg="red", err=True)
+        return FAILED
     except click.exceptions.Exit as e:
         return e.exit_code
     except EXPECTED as e:

@@ -44,12 +44,11 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
             if key in result.run.meta:
                 row[key] = result.run.meta[key]
         rows.append(row)
-    run_dir = new_run_dir(output, dataset.name)
-    write_outputs(comparison, run_dir)
     report = {"baseline": base.name, "metric": metric, "pipelines": rows}
     if sweep:
         report["alpha_sweep"] = _sweep(dataset, sweep, depth, k, cache)
-    (run_dir / "pipelines.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    run_dir = write_outputs(comparison, new_run_dir(output, dataset.name),
+                            extra={"pipelines.json": json.dumps(report, indent=2)})["run_dir"]
     click.echo(f"{metric}: baseline {base.name} = {base.evaluation.mean[metric]:.4f}")
     for row in rows:
         click.echo(f"  {row['pipeline']:<48} {row['pipeline_mean']:.4f}  delta {row['delta']:+.4f}  "

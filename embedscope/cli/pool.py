@@ -103,8 +103,7 @@ def _run_models(data, split, models, max_queries, max_docs, depth, output, cache
     require_results(comparison, partial_ok=False)  # a pool of some models only would mislead the judging
     comparison.settings["source"] = {key: config.get(key) for key in
                                      ("data", "split", "corpus", "queries", "qrels", "columns", "max_queries", "max_docs")}
-    run_dir = new_run_dir(output, dataset.name)
-    write_outputs(comparison, run_dir)
+    run_dir = write_outputs(comparison, new_run_dir(output, dataset.name))["run_dir"]
     return run_dir, [r.run for r in comparison.results], dataset
 
 

@@ -29,6 +29,9 @@ from embedscope.config import load_config
 @click.option("--metric", "metrics", multiple=True, help="Metrics to report, e.g. ndcg@10 (repeatable).")
 @click.option("--index", help="Vector index spec: exact, faiss:..., a vector database, or streaming[:IVF...] to search from the cache [exact].")
 @click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), help="Vector similarity [cosine].")
+@click.option("--bad-vectors", type=click.Choice(["stop", "record"]),
+              help="A model returns a NaN, infinite or (under cosine) all-zero vector: stop the run naming the text, "
+                   "or record it as a failure and leave that text out [stop].")
 @click.option("--judgments", multiple=True, type=click.Path(dir_okay=False),
               help="Extra graded qrels merged over the dataset's, e.g. RUN_DIR/judgments/qrels.tsv (repeatable).")
 @click.option("--chunk-tokens", type=click.IntRange(min=1), help="Split documents into chunks of about N tokens; a doc scores as its best chunk.")
@@ -49,6 +52,7 @@ def command(config_path, columns, quiet, verbose, **options):
     """Compare models on a dataset: retrieve, score, and write a run directory."""
     from embedscope import progress
     from embedscope.cli.errors import exit_partial, require_results
+    from embedscope.cache import EmbeddingCache
     from embedscope.compare import compare
     from embedscope.data import SOURCE_KEYS, load_from
     from embedscope.data.named import is_name
@@ -75,19 +79,16 @@ def command(config_path, columns, quiet, verbose, **options):
         click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     if not dataset.has_qrels:
         click.echo("no qrels: runs are written; for metrics, judge a pool (`embedscope pool`, `embedscope serve`)", err=True)
-    # Made before the work, so an unwritable output folder fails in a second, not after an hour of embedding.
+    # Checked before the work, so an unwritable output folder fails in a second, not after an hour of embedding;
+    # the run directory itself appears only when complete.
     run_dir = new_run_dir(config["output"], dataset.name)
-    try:
-        comparison = compare(
-            dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
-            cache_dir=config["cache"], index=config["index"], similarity=config["similarity"],
-            chunk_tokens=config.get("chunk_tokens"), log=lambda msg: click.echo(msg, err=True) if not quiet else None,
-        )
-        require_results(comparison)  # every model failed: nothing to write
-    except BaseException:
-        if not any(run_dir.iterdir()):
-            run_dir.rmdir()
-        raise
+    cache = EmbeddingCache(config["cache"], bad_vectors=config.get("bad_vectors") or "stop")
+    comparison = compare(
+        dataset, config["models"], k=config["k"], depth=config["depth"], metrics=config.get("metrics"),
+        cache_dir=cache, index=config["index"], similarity=config["similarity"],
+        chunk_tokens=config.get("chunk_tokens"), log=lambda msg: click.echo(msg, err=True) if not quiet else None,
+    )
+    require_results(comparison)  # every model failed: nothing to write
     # Paths are recorded absolute, so the run directory can be read back (report, serve) from anywhere.
     # A dataset name stays a name, so the run directory reloads it through the data cache on any machine.
     source = {key: config.get(key) for key in SOURCE_KEYS}
@@ -100,8 +101,12 @@ def command(config_path, columns, quiet, verbose, **options):
     comparison.settings["reference_paths"] = [str(Path(p).resolve()) for p in config.get("references") or []]
     for key in ("reference_task", "reference_split", "reference_subset"):
         comparison.settings[key] = config.get(key)
-    write_outputs(comparison, run_dir)
+    run_dir = write_outputs(comparison, run_dir)["run_dir"]
     print_leaderboard(comparison)
+    for result in comparison.results:
+        for warning in result.info.get("warnings") or []:
+            if "bad vectors" in warning:
+                click.secho(f"{result.name}: {warning}", fg="yellow", err=True)
     click.echo(f"results in {run_dir}")
     exit_partial(comparison, run_dir)  # some models failed: their lines, and exit code 3
     return run_dir

@@ -93,6 +93,7 @@ def compression(dims, compressions, rescore, metrics, depth, resamples, seed, qu
     """nDCG lost to float16, int8, binary (with/without rescoring) and Matryoshka truncation, vs float32."""
     from embedscope.sweeps import compression_sweep, default_options, parse_option
     from embedscope.sweeps.compression import MATRYOSHKA_DIMS
+    from embedscope.report.outputs import staged
     from embedscope.sweeps.report import print_compression, write_compression
 
     config = _config(options)
@@ -107,11 +108,12 @@ def compression(dims, compressions, rescore, metrics, depth, resamples, seed, qu
                                   metrics=metrics, depth=depth, resamples=resamples, seed=seed)
         print_compression(sweep)
         sweeps.append(sweep)
-    run_dir = _run_dir(config, dataset)
     settings = {"similarity": config["similarity"], "depth": depth, "rescore": rescore, "resamples": resamples,
                 "seed": seed, "models": config["models"], "data": config.get("data"), "split": config.get("split"),
                 "max_queries": config.get("max_queries"), "max_docs": config.get("max_docs")}
-    write_compression(run_dir, dataset, sweeps, settings)
+    with staged(_run_dir(config, dataset)) as out:
+        write_compression(out.folder, dataset, sweeps, settings)
+    run_dir = out.path
     click.echo(f"results in {run_dir}")
     return run_dir
 
@@ -130,6 +132,7 @@ def compression(dims, compressions, rescore, metrics, depth, resamples, seed, qu
 def ann(grid_name, indexes, k, threads, min_seconds, quiet, **options):
     """Recall vs QPS, build time and memory of faiss HNSW / IVF-Flat / IVF-PQ, plus task nDCG."""
     from embedscope.sweeps import ann_sweep
+    from embedscope.report.outputs import staged
     from embedscope.sweeps.report import print_ann, write_ann
 
     config = _config(options)
@@ -140,11 +143,12 @@ def ann(grid_name, indexes, k, threads, min_seconds, quiet, **options):
                           similarity=config["similarity"], k=k, threads=threads or None, min_seconds=min_seconds)
         print_ann(sweep)
         sweeps.append(sweep)
-    run_dir = _run_dir(config, dataset)
     settings = {"similarity": config["similarity"], "k": k, "grid": None if indexes else grid_name,
                 "indexes": list(indexes), "threads": threads, "min_seconds": min_seconds, "models": config["models"],
                 "data": config.get("data"), "split": config.get("split"),
                 "max_queries": config.get("max_queries"), "max_docs": config.get("max_docs")}
-    write_ann(run_dir, dataset, sweeps, settings)
+    with staged(_run_dir(config, dataset)) as out:
+        write_ann(out.folder, dataset, sweeps, settings)
+    run_dir = out.path
     click.echo(f"results in {run_dir}")
     return run_dir

@@ -1,4 +1,12 @@
+"""summary.md: the leaderboard, statistics and notes of a run as Markdown.
+
+Every value that comes from the user's data or model names (names, ids, query text) is HTML-escaped and kept to
+one line, so a Markdown renderer shows it as text: never as markup, never breaking a table.
+"""
+
 from __future__ import annotations
+
+import html
 
 from embedscope.models.training_data import MARK as TRAINED_MARK
 
@@ -40,9 +48,18 @@ def header(comparison) -> list[str]:
     return [*LEADERBOARD_HEADER, *comparison.metrics, "docs/s", "seconds"]
 
 
+def text(value) -> str:
+    """A value as inert Markdown text on one line: HTML escaped, line breaks as spaces."""
+    return html.escape(" ".join(str(value).splitlines()), quote=False)
+
+
+def cell(value) -> str:
+    return text(value).replace("|", "\\|")
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -121,7 +138,7 @@ def statistics_markdown(analysis: dict, metrics: list[str]) -> str:
             table(VERDICT_HEADER, verdict_rows(analysis)),
             "",
         ]
-        parts += [f"> ⚠ {w}" + "  " for w in sig["warnings"]] + ([""] if sig["warnings"] else [])
+        parts += [f"> ⚠ {text(w)}" + "  " for w in sig["warnings"]] + ([""] if sig["warnings"] else [])
         head, rows = disagreement_rows(analysis)
         parts += [
             "## Per query",
@@ -147,7 +164,7 @@ def statistics_markdown(analysis: dict, metrics: list[str]) -> str:
 def summary_markdown(comparison, analysis: dict | None = None) -> str:
     ds = comparison.dataset.summary()
     parts = [
-        f"# embedscope: {ds['name']}",
+        f"# embedscope: {text(ds['name'])}",
         "",
         f"{ds['documents']:,} documents, {ds['queries']:,} queries, {ds['judgments']:,} judgments "
         f"(grades {', '.join(map(str, ds['grades'])) or 'none'}). Retrieval depth {comparison.settings.get('depth')}, "
@@ -157,19 +174,37 @@ def summary_markdown(comparison, analysis: dict | None = None) -> str:
         "",
         table(header(comparison), leaderboard_rows(comparison)),
         "",
-        *[f"> {note}  " for note in trust_notes(comparison)],
+        *[f"> {text(note)}  " for note in trust_notes(comparison)],
     ]
     failed = [r for r in comparison.results if not r.ok]
     if failed:
         parts += [f"> ⚠ {len(failed)} of {len(comparison.results)} models failed; the others' results are complete:", ">"]
-        parts += [f"> - **{r.name}**: {r.reason}" for r in failed] + [""]
+        parts += [f"> - **{text(r.name)}**: {text(r.reason)}" for r in failed] + [""]
     if analysis:
         parts += [statistics_markdown(analysis, comparison.metrics)]
+    parts += failures_markdown(comparison)
     if analysis and analysis.get("references"):
         parts += [references_markdown(analysis["references"]), ""]
     for section in comparison.settings.get("extra_markdown", []):
         parts += [section, ""]
     return "\n".join(parts)
+
+
+def failures_markdown(comparison, limit: int = 20) -> list[str]:
+    """Texts whose vectors were refused and left out (--bad-vectors record): each model's, by id, with the fault."""
+    rows = []
+    for r in comparison.results:
+        for role, found in (r.run.meta.get("failures") or {}).items():
+            for text_id, fault in list(found.items())[:limit]:
+                rows.append([r.name, role[:-1], text_id, fault])
+            if len(found) > limit:
+                rows.append([r.name, role[:-1], f"… {len(found) - limit:,} more", ""])
+    if not rows:
+        return []
+    return ["## Failures", "",
+            "Texts whose vectors could not be scored: left out, so these documents are never retrieved and these "
+            "queries retrieve nothing (they score zero). Every one is listed in results.json.", "",
+            table(["model", "text", "id", "fault"], rows), ""]
 
 
 def references_markdown(section: dict) -> str:
@@ -190,5 +225,5 @@ def references_markdown(section: dict) -> str:
         rho = f", Spearman's rho {ag['spearman_rho']:.2f}" if len(ag["rows"]) >= 3 else ""
         lines.append(f"Rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}{rho}.")
     if ag["warning"]:
-        lines += ["", f"> ⚠ {ag['warning']}"]
+        lines += ["", f"> ⚠ {text(ag['warning'])}"]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import numpy as np
 
 from embedscope import progress
 from embedscope.cache import EmbeddingCache
+from embedscope.cache.vectors import BadVectorError, describe, vector_faults
 from embedscope.index import timed_build
 from embedscope.index.streaming import DocumentKeys, cache_shards, streaming_index
 from embedscope.runs.context import RetrievalContext
@@ -57,7 +58,10 @@ class DenseRetriever:
     def embed(self, dataset, context: RetrievalContext | None = None):
         """(doc_vectors, query_vectors, stats); cached vectors are reused, missing ones encoded and saved.
         With chunking, doc_vectors has one row per chunk and stats["parents"] maps rows to documents. With a
-        streaming index, doc_vectors is None and stats["keys"] maps cached vectors to those rows."""
+        streaming index, doc_vectors is None and stats["keys"] maps cached vectors to those rows.
+
+        Every vector is checked (`screen`): stats["bad_documents"] and ["bad_queries"] are the rows to leave out
+        under the cache's recorded bad-vector policy, stats["failures"] names them by id."""
         context = self._context(context)
         if hasattr(self.embedder, "vectors"):  # vectors computed elsewhere: nothing to encode or cache
             if context.chunk_tokens:
@@ -65,17 +69,26 @@ class DenseRetriever:
             if context.streaming:
                 raise ValueError(f"{self.name}: precomputed vectors are in memory already; "
                                  "use --index exact or faiss:... rather than streaming")
-            return self.embedder.vectors(dataset)
+            docs, queries, stats = self.embedder.vectors(dataset)
+        else:
+            docs, queries, stats = self._encoded(dataset, context)
+        stats["bad_documents"], stats["bad_queries"], stats["failures"] = self.screen(dataset, docs, queries, stats,
+                                                                                     context)
+        return docs, queries, stats
+
+    def _encoded(self, dataset, context: RetrievalContext):
         fp = self.embedder.fingerprint()
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
         texts, parents = self._units(dataset, context)
+        doc_ids = [dataset.doc_ids[p] for p in parents]  # messages name the document of a bad chunk
         cache = context.cache
         with progress.task(f"{self.name}: documents", len(texts)) as advance:
             docs, doc_stats = cache.encode(fp, "document", texts, self.embedder.encode_documents,
-                                           on_progress=advance, meta=meta, keep_vectors=not context.streaming)
+                                           on_progress=advance, meta=meta, keep_vectors=not context.streaming,
+                                           ids=doc_ids)
         with progress.task(f"{self.name}: queries", len(dataset.queries)) as advance:
             queries, query_stats = cache.encode(fp, "query", dataset.query_texts, self.embedder.encode_queries,
-                                                on_progress=advance, meta=meta)
+                                                on_progress=advance, meta=meta, ids=dataset.query_ids)
         stats = {"documents": doc_stats, "queries": query_stats, "fingerprint": fp}
         if context.chunk_tokens:
             stats["chunks"] = {"tokens": context.chunk_tokens, "count": len(texts), "documents": len(dataset.corpus)}
@@ -84,21 +97,71 @@ class DenseRetriever:
             stats["keys"] = DocumentKeys.from_texts(texts)
         return docs, queries, stats
 
+    def screen(self, dataset, docs, queries, stats, context: RetrievalContext) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Check every vector before it is searched: finite, one dimension for documents and queries, and a
+        norm above zero under cosine. Returns (bad document rows, bad query rows, failures by role and text id);
+        under the cache's "stop" policy (the default) a bad vector raises BadVectorError instead."""
+        cosine = context.similarity == "cosine"
+        if docs is not None and len(docs) and len(queries) and docs.shape[1] != queries.shape[1]:
+            raise BadVectorError(f"model '{self.name}' gives {docs.shape[1]}-dimensional document vectors but "
+                                 f"{queries.shape[1]}-dimensional query vectors: they cannot be compared")
+        parents = stats.get("parents")
+        doc_ids = dataset.doc_ids if parents is None else [dataset.doc_ids[p] for p in parents]
+        # A fault found when the vector came back (kept by the cache) names the cause better than a NaN row.
+        doc_faults = (vector_faults(docs, need_norm=cosine) if docs is not None else {}) \
+            | (stats.get("documents") or {}).pop("faults", {})
+        query_faults = vector_faults(queries, need_norm=cosine) | (stats.get("queries") or {}).pop("faults", {})
+        failures = {"documents": {doc_ids[i]: f for i, f in sorted(doc_faults.items())},
+                    "queries": {dataset.query_ids[i]: f for i, f in sorted(query_faults.items())}}
+        if self._policy(context) == "stop":
+            for role, total in (("documents", len(doc_ids)), ("queries", len(queries))):
+                if failures[role]:
+                    raise BadVectorError(describe(self.name, role[:-1], failures[role], total))
+        return (np.array(sorted(doc_faults), dtype=np.int64), np.array(sorted(query_faults), dtype=np.int64),
+                {role: f for role, f in failures.items() if f})
+
+    @staticmethod
+    def _policy(context: RetrievalContext) -> str:
+        """What to do with a bad vector: the cache's setting ("stop" or "record"); stop for a context that has
+        not opened a cache (precomputed vectors never need one)."""
+        return context._cache.bad_vectors if context._cache is not None else "stop"
+
     def retrieve(self, dataset, k: int, context: RetrievalContext | None = None) -> Run:
         context = self._context(context)
+        if context.streaming and self._policy(context) != "stop":
+            raise ValueError("--bad-vectors record needs the document vectors in memory; with a streaming index "
+                             "a bad vector always stops the run")
         docs, queries, stats = self.embed(dataset, context)
+        bad_docs, bad_queries, failures = stats.pop("bad_documents"), stats.pop("bad_queries"), stats.pop("failures")
         parents, keys = stats.pop("parents", None), stats.pop("keys", None)
+        rows = None  # index row -> document position, where documents with bad vectors were left out
+        if len(bad_docs):
+            keep = np.setdiff1d(np.arange(len(docs)), bad_docs)
+            docs = docs[keep]
+            if parents is None:
+                rows = keep
+            else:
+                parents = parents[keep]
         if keys is None:
             index, timing = timed_build(context.index, context.similarity, docs)
         else:
+            shards = cache_shards(context.cache, stats["fingerprint"])
+            if context.similarity == "cosine":
+                shards = _without_zero_vectors(shards, self.name)
             index, timing = timed_build(context.index, context.similarity, None, lambda: streaming_index(
-                context.index, context.similarity, cache_shards(context.cache, stats["fingerprint"]), keys))
+                context.index, context.similarity, shards, keys))
         units = keys.count if keys is not None else len(docs)
+        if len(bad_queries):
+            queries = queries.copy()
+            queries[bad_queries] = 0
         started = time.perf_counter()
         if parents is None:
             scores, idx = index.search(queries, min(k, units))
         else:
             scores, idx = self._search_chunks(index, queries, parents, k)
+        if rows is not None:
+            idx = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1)
+        idx[bad_queries] = -1  # a query with a bad vector retrieves nothing
         meta = {
             "kind": "precomputed" if hasattr(self.embedder, "vectors") else "dense",
             "dim": int(queries.shape[1]),
@@ -107,6 +170,8 @@ class DenseRetriever:
             "search_seconds": time.perf_counter() - started,
             "embedding": stats,
         }
+        if failures:
+            meta["failures"] = failures
         return Run.from_topk(self.name, dataset.query_ids, dataset.doc_ids, scores, idx, meta=meta)
 
     def searcher(self, dataset, k: int, context: RetrievalContext | None = None):
@@ -155,6 +220,18 @@ class DenseRetriever:
             out_i[row, : len(best)] = list(best)
             out_s[row, : len(best)] = list(best.values())
         return out_s, out_i
+
+
+def _without_zero_vectors(shards, model: str):
+    """Cached shards for a streaming cosine search, each checked for all-zero vectors as it is read."""
+    def checked():
+        for keys, vectors in shards():
+            zero = np.flatnonzero(~np.any(vectors != 0, axis=1))
+            if len(zero):
+                raise BadVectorError(describe(model, "document", {f"text key {keys[zero[0]]}": "an all-zero vector "
+                                              "(cosine similarity needs a norm above zero)"}, len(keys)))
+            yield keys, vectors
+    return checked
 
 
 def has_vectors(model) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embedscope.errors import EmbedscopeError
+
 
 def ranking(scores: dict[str, float]) -> list[tuple[str, float]]:
     """Docs best first. Ties go to the larger doc id, as trec_eval orders them, so our metrics match it."""
@@ -44,7 +46,17 @@ class Run:
         return len(self.scores)
 
     def to_trec(self, path: str | Path, tag: str | None = None) -> None:
-        tag = (tag or self.name).replace(" ", "_")
+        """Write the TREC run format `qid Q0 docid rank score tag`, which `from_trec` reads back exactly. Ids
+        it cannot carry (empty, or with any whitespace: columns are split on it) and scores that are not finite
+        are refused before the file is opened, so no half-written file is left."""
+        tag = "_".join((tag or self.name).split()) or "run"
+        for qid, hits in self.scores.items():
+            trec_id(qid, "query", path)
+            for did, score in hits.items():
+                trec_id(did, "document", path)
+                if not math.isfinite(score):
+                    raise TrecError(f"cannot write {path}: query '{qid}', document '{did}' has score {score}; "
+                                    f"a run file holds finite scores only")
         with open(path, "w", encoding="utf-8") as f:
             for qid in self.scores:
                 for rank, (did, score) in enumerate(self.ranked(qid), start=1):
@@ -57,6 +69,8 @@ class Run:
 
         scores: dict[str, dict[str, float]] = {}
         for number, line in iter_lines(Path(path)):
+            if number == 1:
+                line = line.removeprefix("\ufeff")
             parts = line.split()
             if not parts:
                 continue
@@ -68,5 +82,20 @@ class Run:
                 raise DataError(path, f"score '{parts[4]}' is not a number", number) from None
             if not math.isfinite(score):
                 raise DataError(path, f"score '{parts[4]}' is not finite", number)
-            scores.setdefault(parts[0], {})[parts[2]] = score
+            hits = scores.setdefault(parts[0], {})
+            if parts[2] in hits:
+                raise DataError(path, f"document '{parts[2]}' appears twice for query '{parts[0]}'", number)
+            hits[parts[2]] = score
         return cls(name or Path(path).stem, scores)
+
+
+class TrecError(EmbedscopeError, ValueError):
+    """A run that the TREC format cannot carry."""
+
+
+def trec_id(value: str, role: str, path: str | Path) -> str:
+    """`value` if it fits a TREC run column: not empty, no whitespace of any kind (the reader splits on it)."""
+    if not value or value.split() != [value]:
+        raise TrecError(f"cannot write {path}: {role} id {value!r} is empty or contains whitespace, which the TREC "
+                        f"run format cannot carry; give it an id without spaces, tabs or line breaks")
+    return value

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 from embedscope.judgments import JudgmentStore, judgments_path
-from embedscope.rundir import read_dataset, read_results, read_runs
+from embedscope.rundir import checked_file, read_dataset, read_results, read_runs
 from embedscope.stats.per_query import relevance_label, top_grade
 
 MARKS = {"relevant": "✅", "partly": "⚪", "not": "❌", "unjudged": "?"}
@@ -23,10 +23,10 @@ JUDGMENT_MARK = {2: "relevant", 1: "partly", 0: "not"}
 
 def read_per_query(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]:
     """per_query.csv as values[model][qid][metric]; empty when the run had no qrels."""
-    path = Path(run_dir) / "per_query.csv"
     values: dict[str, dict[str, dict[str, float]]] = {}
-    if not path.exists():
+    if not (Path(run_dir) / "per_query.csv").exists():
         return values
+    path = checked_file(run_dir, "per_query.csv")  # as the run wrote it, not cut short
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             model, qid = row.pop("model"), row.pop("query_id")

@@ -198,6 +198,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(self.app.judge(body))
         except (ValueError, TypeError) as e:
             return self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+        except RecursionError:  # a body nested thousands deep: the parser's limit, not a server fault
+            return self._json({"error": "JSON nested too deeply"}, HTTPStatus.BAD_REQUEST)
         except OSError as e:
             return self._json({"error": f"could not save: {e}"}, HTTPStatus.INTERNAL_SERVER_ERROR)
 

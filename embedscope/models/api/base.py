@@ -188,12 +188,6 @@ class ApiEmbedder:
         return self._dim
 
     @property
-    def request_batch_size(self) -> int:
-        """Texts in one request. The embedding cache hands over this many texts per call, `concurrency` calls
-        at once, and saves each call's vectors as soon as it returns: a kill loses only the requests in flight."""
-        return self.max_batch_texts
-
-    @property
     def max_seq_length(self) -> int | None:
         return self.max_tokens
 
