@@ -34,6 +34,7 @@ from embedscope.errors import EmbedscopeError
 from embedscope.references import reference_section
 from embedscope.report.markdown import summary_markdown
 from embedscope.results import SCHEMA_VERSION, FileEntry, Results, sha256_of
+from embedscope.servers import process_alive
 from embedscope.stats import analyse
 
 PARTIAL = re.compile(r"^\..+\.partial-(?P<host>[^-]+)-(?P<pid>\d+)-[0-9a-f]{8}$")
@@ -165,18 +166,8 @@ def remove_abandoned(root: Path) -> None:
     """Remove hidden partial run directories that a killed process on this machine left in `root`."""
     for entry in root.glob(".*.partial-*"):
         match = PARTIAL.match(entry.name)
-        if match and match["host"] == _host() and not _alive(int(match["pid"])):
+        if match and match["host"] == _host() and not process_alive(int(match["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _publish(folder: Path, target: Path) -> Path:
