@@ -98,6 +98,7 @@ def test_missing_queries_option_and_dimension_mismatch_are_clear(tmp_path, small
         load_model(f"precomputed:{tmp_path / 'c.parquet'}?vector_column=emb")
     with pytest.raises(DataError, match="query vectors have 3 dimensions"):
         load_model(spec_for(tmp_path, "c.parquet"))
-    write_parquet(tmp_path / "c.parquet", ["d0", "d1", "d2", "d3"], np.eye(4)[:, :3])
+    # + 0.01: no all-zero row, which cosine similarity refuses (it has no direction)
+    write_parquet(tmp_path / "c.parquet", ["d0", "d1", "d2", "d3"], np.eye(4)[:, :3] + 0.01)
     run = DenseRetriever(load_model(spec_for(tmp_path, "c.parquet"))).retrieve(small, 2)
     assert run.ranked("q1", 1)[0][0] == "d0"  # query [1,0,0] is closest to d0

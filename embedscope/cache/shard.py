@@ -45,8 +45,9 @@ class Shard:
         return int(self.vectors.shape[1])
 
 
-def checksum(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+def checksum(data) -> str:
+    """BLAKE2b of bytes or any buffer (a memory-mapped file is hashed without a copy)."""
+    return hashlib.blake2b(memoryview(data), digest_size=16).hexdigest()
 
 
 def encode_shard(fingerprint: str, role: str, keys: list[str], vectors: np.ndarray) -> tuple[str, bytes]:
@@ -69,10 +70,11 @@ def decode_shard(path: Path, fingerprint: str, role: str) -> Shard:
     match = NAME.match(path.name)
     if not match:
         raise CorruptShard("not a shard file name")
-    data = path.read_bytes()
+    # Memory-mapped: hashed and parsed from the page cache, so a shard is not also held as a Python bytes copy.
+    data = pa.memory_map(str(path)).read_buffer()
     expected = match.group(3)
     if expected is not None and checksum(data) != expected:
-        raise CorruptShard(f"checksum mismatch ({len(data):,} bytes): the file changed after it was written")
+        raise CorruptShard(f"checksum mismatch ({data.size:,} bytes): the file changed after it was written")
     try:
         table = pq.read_table(pa.BufferReader(data), use_threads=False)
         keys = table.column("key").to_pylist()
@@ -81,6 +83,7 @@ def decode_shard(path: Path, fingerprint: str, role: str) -> Shard:
         # A copy owned by numpy, so the Arrow buffers are freed now rather than when the vectors are.
         vectors = np.array(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
         raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        del table, column  # the vectors are numpy's own copy now; free the Arrow buffers at once
     except Exception as e:  # any decoding failure: truncated, not Parquet, missing columns
         raise CorruptShard(f"unreadable ({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
     if expected is not None:
