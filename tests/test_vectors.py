@@ -188,10 +188,10 @@ def test_api_returning_bad_vectors_stops_the_run_with_one_line(poisoning_api, tm
     spec = f"openai:text-embedding-3-small?base_url={poisoning_api.url}/v1&{FAST}"
     args = ["run", *_corpus(tmp_path, poison), "-m", spec, "-o", str(tmp_path / "runs"),
             "--cache", str(tmp_path / "cache"), "-q"]
-    result = _cli(args)
-    assert isinstance(result.exception, BadVectorError), result.output
-    assert "document 'd4'" in str(result.exception) and fault in str(result.exception)
-    assert "text-embedding-3-small" in str(result.exception)
+    result = _cli(args)  # the only model stops, so the run does: exit 2 (with other models, they go on: exit 3)
+    message = str(result.exception)
+    assert "returned bad vectors" in message and "document 'd4'" in message and fault in message, result.output
+    assert "text-embedding-3-small" in message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run directory
     # nothing non-finite in the cache (a zero vector is cached: it is a valid vector for dot and l2)
     for fp in (tmp_path / "cache").iterdir():
