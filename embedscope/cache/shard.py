@@ -76,12 +76,13 @@ def decode_shard(path: Path, fingerprint: str, role: str) -> Shard:
     if expected is not None and checksum(data) != expected:
         raise CorruptShard(f"checksum mismatch ({data.size:,} bytes): the file changed after it was written")
     try:
-        table = pq.read_table(pa.BufferReader(data), use_threads=False)
+        # ParquetFile reads the one file directly (read_table goes through the dataset API and imports pandas).
+        table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
         keys = table.column("key").to_pylist()
         column = table.column("vector").combine_chunks()
         dim = column.type.list_size
         # A copy owned by numpy, so the Arrow buffers are freed now rather than when the vectors are.
-        vectors = np.array(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+        vectors = _floats(column.values).reshape(-1, dim)
         raw = (table.schema.metadata or {}).get(METADATA_KEY)
         del table, column  # the vectors are numpy's own copy now; free the Arrow buffers at once
     except Exception as e:  # any decoding failure: truncated, not Parquet, missing columns
@@ -102,3 +103,11 @@ def decode_shard(path: Path, fingerprint: str, role: str) -> Shard:
     if bad.any():
         raise CorruptShard(f"{int(bad.sum())} vector(s) with NaN or infinite values")
     return Shard(keys, vectors, checked=expected is not None)
+
+
+def _floats(values) -> np.ndarray:
+    """An Arrow float array as a float32 numpy copy. float32 without nulls (what shards store) is copied straight
+    from its buffer: Array.to_numpy imports pandas, a second of a cached run's start."""
+    if values.type == pa.float32() and values.null_count == 0:
+        return np.frombuffer(values.buffers()[1], dtype=np.float32, count=len(values), offset=values.offset * 4).copy()
+    return np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32)
