@@ -17,7 +17,7 @@ size. "Stop" is when judge-next declares every pair settled (its stopping rule),
 Printed: the curves (judgments vs share of pairs agreeing and vs Kendall's tau of the model order), the needed
 and stop points, and last the RATIO lines. A plot goes to --plot.
 
-    .venv/bin/python benchmarks/active_judging.py [--shared ../shared] [--datasets scifact nfcorpus]
+    .venv/bin/python benchmarks/active_judging.py [--datasets scifact nfcorpus]
         [--models minilm wordllama bm25 tokenlearn] [--cache .embedscope-cache] [--plot docs/img/active-judging-benchmark.png]
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from embedscope.compare import compare
-from embedscope.data import load_beir
+from embedscope.data import load
 from embedscope.metrics import evaluate
 from embedscope.noqrels.active import STRATEGIES, ActiveJudging
 
@@ -104,7 +104,7 @@ def at(curve, n: int, reading: str) -> tuple[float, float]:
 
 
 def run_dataset(name, args) -> dict:
-    dataset = load_beir(args.shared / "datasets" / name)
+    dataset = load(name)  # by name, through the data cache
     metric = f"ndcg@{K}"
     comparison = compare(dataset, args.models, k=K, depth=K, cache_dir=args.cache, log=lambda m: None)
     runs = [r.run for r in comparison.results]
@@ -230,7 +230,6 @@ def plot(results: dict, path: Path, strategies: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
     parser.add_argument("--models", nargs="+", default=["minilm", "wordllama", "bm25", "tokenlearn"])
     parser.add_argument("--cache", default=".embedscope-cache", help="embedding cache (each model embeds once)")

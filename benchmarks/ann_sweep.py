@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from embedscope.cache import EmbeddingCache
-from embedscope.data import load_beir
+from embedscope.data import load
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever
 from embedscope.sweeps import ann_sweep, compression_sweep, default_options
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
+    parser.add_argument("--data", default="scifact", help="dataset name or BEIR folder [scifact]")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--cache", default=str(ROOT / ".embedscope-cache"))
     parser.add_argument("--grid", default="default", choices=["default", "quick"])
@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     console = Console(width=200)
-    dataset = load_beir(args.data)
+    dataset = load(args.data)
     if args.max_queries or args.max_docs:
         dataset = dataset.subset(args.max_queries, args.max_docs)
     model = load_model(args.model)

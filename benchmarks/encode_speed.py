@@ -54,7 +54,7 @@ def timed(encode, texts) -> tuple[np.ndarray, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"))
+    parser.add_argument("--data", default="scifact", help="dataset name or BEIR folder [scifact]")
     parser.add_argument("--max-docs", type=int, help="keep this many docs (judged docs first) for a quicker run")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every encoder [all CPUs]")
     parser.add_argument("--st-batch-size", type=int, default=32, help="SentenceTransformer.encode batch [its default]")
@@ -67,7 +67,7 @@ def main() -> int:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from embedscope.data import load_beir
+    from embedscope.data import load
     from embedscope.models import load_model
     from embedscope.models.sentence_transformers import bundled_minilm_path
     from embedscope.perf.speed import hardware
@@ -75,7 +75,7 @@ def main() -> int:
     if not Path(args.data).is_dir():
         print(f"SciFact not found at {args.data} (pass --data)", file=sys.stderr)
         return 2
-    dataset = load_beir(args.data)
+    dataset = load(args.data)
     if args.max_docs:
         dataset = dataset.subset(n_queries=None, n_docs=args.max_docs, seed=0)
     docs, queries = dataset.doc_texts, dataset.query_texts

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from embedscope.cache import EmbeddingCache
-from embedscope.data import load_beir
+from embedscope.data import load
 from embedscope.metrics import evaluate
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever
@@ -44,7 +44,7 @@ def main() -> int:
     retriever = DenseRetriever(model, EmbeddingCache(cache_dir))
     rows, ok = [], True
     for name in args.datasets:
-        dataset = load_beir(args.shared / "datasets" / name)
+        dataset = load(name)  # by name, through the data cache (`embedscope datasets add NAME FOLDER` offline)
         started = time.perf_counter()
         run = retriever.retrieve(dataset, 1000)  # MTEB retrieves the top 1000
         wall = time.perf_counter() - started

@@ -2,7 +2,7 @@
 against exact search, queries per second (single client, one query at a time where the client API allows)
 and load time (insert + index build), each as a ratio to exact brute-force search measured in this run.
 
-    python benchmarks/vector_dbs.py --data ../shared/datasets/scifact --model tokenlearn --max-docs 5000
+    python benchmarks/vector_dbs.py --data scifact --model tokenlearn --max-docs 5000
 
 Redis and PostgreSQL are started here on 127.0.0.1 (free ports, temp folders) and stopped by PID at the end.
 """
@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.table import Table
 
 from embedscope.cache import EmbeddingCache
-from embedscope.data import load_beir
+from embedscope.data import load
 from embedscope.sweeps.databases import evaluate_backend
 from embedscope.index.db.base import TEXT_FIELD
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever
 from embedscope.servers import ServerError, start_postgres, start_redis
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"
+DEFAULT_DATA = "scifact"  # a dataset name (see `embedscope datasets`) or a BEIR folder
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--cache", default=".embedscope-cache")
     args = parser.parse_args()
 
-    dataset = load_beir(args.data).subset(args.max_queries, args.max_docs, seed=0)
+    dataset = load(args.data).subset(args.max_queries, args.max_docs, seed=0)
     docs, queries, _ = DenseRetriever(load_model(args.model), EmbeddingCache(args.cache)).embed(dataset)
     metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]
     specs = ["exact", "lancedb", "lancedb:IVF_HNSW_SQ", "qdrant:flat", "qdrant", "milvus-lite:FLAT", "milvus-lite",

@@ -23,10 +23,10 @@ def vectors():
 
 
 @pytest.fixture(scope="module")
-def static_vectors(scifact_small, static_model, session_cache):
+def static_vectors(small_set, static_model, session_cache):
     from embedscope.runs.dense import DenseRetriever
 
-    docs, queries, _ = DenseRetriever(static_model, session_cache).embed(scifact_small)
+    docs, queries, _ = DenseRetriever(static_model, session_cache).embed(small_set)
     return docs, queries
 
 
@@ -191,14 +191,14 @@ def test_fewer_docs_than_k_pads_with_minus_one():
         assert sorted(positions[0, :5].tolist()) == list(range(5))
 
 
-def test_dense_retriever_runs_through_a_faiss_index(scifact_small, static_model, session_cache):
+def test_dense_retriever_runs_through_a_faiss_index(small_set, static_model, session_cache):
     """`embedscope run --index faiss:...` takes this path: build_index inside DenseRetriever."""
     from embedscope.metrics import evaluate
     from embedscope.runs.dense import DenseRetriever
 
-    exact = DenseRetriever(static_model, session_cache, index="exact").retrieve(scifact_small, 10)
-    hnsw = DenseRetriever(static_model, session_cache, index="faiss:HNSW32,efSearch=128").retrieve(scifact_small, 10)
+    exact = DenseRetriever(static_model, session_cache, index="exact").retrieve(small_set, 10)
+    hnsw = DenseRetriever(static_model, session_cache, index="faiss:HNSW32,efSearch=128").retrieve(small_set, 10)
     assert hnsw.meta["index"].startswith("faiss:HNSW32,efSearch=128")
-    a = evaluate(scifact_small.qrels, exact, ["ndcg@10"]).mean["ndcg@10"]
-    b = evaluate(scifact_small.qrels, hnsw, ["ndcg@10"]).mean["ndcg@10"]
+    a = evaluate(small_set.qrels, exact, ["ndcg@10"]).mean["ndcg@10"]
+    b = evaluate(small_set.qrels, hnsw, ["ndcg@10"]).mean["ndcg@10"]
     assert b == pytest.approx(a, abs=0.01)

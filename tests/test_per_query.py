@@ -13,12 +13,16 @@ from embedscope.runs import Run
 from embedscope.stats import MARKS, disagreements, relevance_label, side_by_side, top_grade, win_tie_loss
 
 
-@pytest.fixture(scope="module")
-def nf_comparison(nfcorpus_small, tmp_path_factory):
+@pytest.fixture(scope="module", params=["synthetic", pytest.param("nfcorpus", marks=pytest.mark.realdata)])
+def nf_comparison(request, tmp_path_factory):
+    """BM25 and a static model on graded (1-2) queries: synthetic ones, then NFCorpus's when registered."""
+    from conftest import make_synthetic
+
     from embedscope.compare import compare
 
-    return compare(nfcorpus_small, ["bm25", "tokenlearn"], cache_dir=tmp_path_factory.mktemp("cache"),
-                   log=lambda m: None)
+    dataset = (make_synthetic(n_docs=400, n_queries=40, seed=2) if request.param == "synthetic"
+               else request.getfixturevalue("nfcorpus_small"))
+    return compare(dataset, ["bm25", "tokenlearn"], cache_dir=tmp_path_factory.mktemp("cache"), log=lambda m: None)
 
 
 def toy_dataset(grades: dict[str, int]) -> Dataset:
@@ -49,7 +53,7 @@ def test_labels_with_binary_qrels():
 
 def test_side_by_side_on_real_graded_runs(nf_comparison):
     ds = nf_comparison.dataset
-    assert top_grade(ds.qrels) == 2  # NFCorpus grades 1-2
+    assert top_grade(ds.qrels) == 2  # grades 1-2 (and 0)
     qid = next(iter(ds.qrels))
     runs = {r.name: r.run for r in nf_comparison.results}
     view = side_by_side(ds, runs, qid, k=10)
@@ -104,17 +108,18 @@ def test_outputs_carry_statistics(nf_comparison, tmp_path):
     assert f"| {top} |" in summary
 
 
-def test_run_then_show_end_to_end(scifact_dir, tmp_path):
+@pytest.mark.parametrize("data", ["synthetic_dir", pytest.param("scifact_dir", marks=pytest.mark.realdata)])
+def test_run_then_show_end_to_end(data, tmp_path, request):
     from embedscope.cli import cli
 
     runner = CliRunner()
-    out = runner.invoke(cli, ["run", "--data", str(scifact_dir), "--max-queries", "25", "--max-docs", "300",
+    out = runner.invoke(cli, ["run", "--data", str(request.getfixturevalue(data)), "--max-queries", "25", "--max-docs", "300",
                               "-m", "bm25", "-m", "tokenlearn", "-o", str(tmp_path / "runs"),
                               "--cache", str(tmp_path / "cache"), "-q"], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "Holm" in out.output
     assert "better than" in out.output or "no significant difference" in out.output
-    assert "fewer than 30" in out.output  # 25 queries: the small-sample warning shows
+    assert "fewer than 30" in out.output  # 24 or 25 queries: the small-sample warning shows
     (run_dir,) = (tmp_path / "runs").iterdir()
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
 

@@ -111,11 +111,16 @@ def make_index(request):
 # --- data ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def vectors(scifact_small, static_model, session_cache):
+def vectors(static_model, session_cache):
+    """Static-model vectors of a synthetic 800-document set: what the backends store and search does not depend on
+    the data (tests/test_vector_dbs.py::test_db_bench_cli runs SciFact through them)."""
+    from conftest import make_synthetic
+
     from embedscope.runs.dense import DenseRetriever
 
-    docs, queries, _ = DenseRetriever(static_model, session_cache).embed(scifact_small)
-    return scifact_small, docs, queries
+    dataset = make_synthetic(n_docs=800, n_queries=60, seed=1, name="synthetic-small")
+    docs, queries, _ = DenseRetriever(static_model, session_cache).embed(dataset)
+    return dataset, docs, queries
 
 
 @pytest.fixture(scope="module")
