@@ -10,7 +10,8 @@ A block that cannot run as a test says so in the Markdown, on the line just befo
     <!-- docs-test: skip: REASON -->    listed as skipped with REASON (an API key, an LLM server, a GPU, ...)
     <!-- docs-test: exit 0,3 -->        the exit codes it may end with (the text around it says what they mean)
     <!-- docs-test: file NAME -->       not a command: the block's text is written to NAME for the blocks after it
-    <!-- docs-test: background -->      a server: started before the next blocks, stopped when the page is done
+    <!-- docs-test: background -->      runs until stopped (a server, a watcher): started, checked to be up (a
+                                        server: listening on the page's port), stopped when the page is done
 
 In console blocks (lines starting with `$ `) only those lines run, and a `$ echo $?` followed by a number
 checks the exit code of the command before it.
@@ -59,7 +60,6 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"/path/to/tuned-model|\.\.\./sre_embedding_model/model_weights", "{tuned_folder}"),  # sre-embedding-model
     (r"\bmteb-results/", "{mteb_results}/"),  # one MTEB result file in MTEB's folder layout
     (r"\btopics\.tsv\b", "{topics}"),  # arbitrary labels for the small SciFact's documents
-    (r"\b(corpus|queries)\.parquet\b", "{precomputed_dir}/\\1.parquet"),  # tokenlearn vectors, column emb_minilm
     (r"(?<=127\.0\.0\.1:)8000\b|(?<=--port )8000\b", "{port}"),  # a free port for the page's server
 ]
 
@@ -215,22 +215,10 @@ def stand_ins(tmp_path_factory, scifact_dir, cmrc_dir, nfcorpus_dir) -> dict[str
     topics = base / "topics.tsv"
     topics.write_text("".join(f"{d}\t{'ABCD'[len(doc.title.split()) % 4]}\n" for d, doc in data.corpus.items()))
 
-    import pandas as pd
-
-    from embedscope.models import load_model
-
-    static = load_model("tokenlearn")
-    precomputed = base / "precomputed"
-    precomputed.mkdir()
-    pd.DataFrame({"_id": data.doc_ids, "emb_minilm": list(static.encode_documents(data.doc_texts))}).to_parquet(
-        precomputed / "corpus.parquet")
-    pd.DataFrame({"_id": data.query_ids, "emb_minilm": list(static.encode_queries(data.query_texts))}).to_parquet(
-        precomputed / "queries.parquet")
-
     return {"scifact": str(scifact), "cmrc": str(cmrc), "nfcorpus": str(nfcorpus), "run_dir": str(run_dir),
             "minilm_folder": str(bundled_minilm_path()), "cross_encoder": str(cross_encoder),
             "tuned_folder": str(tuned), "mteb_results": str(base / "mteb-results"), "topics": str(topics),
-            "precomputed_dir": str(precomputed), "cache": str(cache)}
+            "cache": str(cache)}
 
 
 def substitute(command: str, values: dict[str, str]) -> str:
@@ -307,7 +295,12 @@ def run_block(block: Block, state: PageState) -> None:
             proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=state.folder, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             state.servers.append(proc)
-            _wait_for_port(int(state.values["port"]), proc, command)
+            if state.values["port"] in command:
+                _wait_for_port(int(state.values["port"]), proc, command)
+            else:  # a watcher: it must still be running after a few seconds
+                time.sleep(10)
+                if proc.poll() is not None:
+                    pytest.fail(f"`{command}` exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
             continue
         started = time.monotonic()
         result = subprocess.run(["bash", "-c", command], cwd=state.folder, env=env, capture_output=True, text=True,
