@@ -94,8 +94,10 @@ class TrecError(EmbedscopeError, ValueError):
 
 
 def trec_id(value: str, role: str, path: str | Path) -> str:
-    """`value` if it fits a TREC run column: not empty, no whitespace of any kind (the reader splits on it)."""
-    if not value or value.split() != [value]:
-        raise TrecError(f"cannot write {path}: {role} id {value!r} is empty or contains whitespace, which the TREC "
-                        f"run format cannot carry; give it an id without spaces, tabs or line breaks")
+    """`value` if it fits a TREC run column: not empty, no whitespace of any kind (the reader splits on it), no
+    byte-order mark (readers drop one at the start of a file, so a first query id could lose it)."""
+    if not value or value.split() != [value] or "\ufeff" in value:
+        raise TrecError(f"cannot write {path}: {role} id {value!r} is empty or contains whitespace (or a "
+                        f"byte-order mark), which the TREC run format cannot carry; give it an id without spaces, tabs "
+                        f"or line breaks")
     return value
