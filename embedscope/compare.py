@@ -67,7 +67,7 @@ class Comparison:
 
 def model_info(model) -> dict:
     info = {"class": type(model).__name__}
-    for attr in ("dim", "max_seq_length", "path", "usage", "card", "warnings"):
+    for attr in ("dim", "max_seq_length", "path", "usage", "card", "warnings", "runtime", "quantized", "runtime_choice", "timings"):
         try:
             value = getattr(model, attr)
         except Exception:
@@ -106,20 +106,17 @@ def compare(
     depth: int = 100,
     metrics: list[str] | None = None,
     cache_dir: str | Path | EmbeddingCache = ".embedscope-cache",
-    index: str = "exact",
-    similarity: str = "cosine",
-    chunk_tokens: int | None = None,
     log=None,
+    **retrieval,
 ) -> Comparison:
-    """Every model retrieves in one retrieval context (this cache, index, similarity, depth and chunking);
-    pipelines hand the same context to their stages."""
+    """Every model retrieves in one retrieval context (this cache, and the `retrieval` settings of
+    RetrievalContext: index, similarity, chunk_tokens, fast); pipelines hand the same context to their stages."""
     if not models:
         raise ValueError("name at least one model")
     metrics = [canonical(m) for m in (metrics or metrics_for(k))]
     depth = max(depth, k)
     log = log or default_log.info
-    context = RetrievalContext.of(cache_dir, index=index, similarity=similarity, depth=depth,
-                                  chunk_tokens=chunk_tokens, log=log)
+    context = RetrievalContext.of(cache_dir, depth=depth, log=log, **retrieval)
     results: list[Result] = []
     built = load_checked(models)  # every model built and checked before any work; all problems at once
     for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
@@ -146,6 +143,7 @@ def compare(
         results.append(Result(name, spec, run, evaluation, info))
     # An EmbeddingCache given as cache_dir carries its bad-vector policy (embedscope.cache.vectors).
     bad_vectors = cache_dir.bad_vectors if isinstance(cache_dir, EmbeddingCache) else "stop"
-    settings = {"k": k, "depth": depth, "index": index, "similarity": similarity, "cache": str(context.cache_dir),
-                "chunk_tokens": chunk_tokens, "bad_vectors": bad_vectors}
+    settings = {"k": k, "depth": depth, "index": context.index, "similarity": context.similarity,
+                "cache": str(context.cache_dir), "chunk_tokens": context.chunk_tokens, "bad_vectors": bad_vectors,
+                "fast": context.fast}
     return Comparison(dataset, metrics, results, k, settings)

@@ -7,7 +7,9 @@ one cache. Any writer that produces shards in this layout — a Ray or Dask clus
 for one machine — feeds the normal pipeline.
 
 How much a kill can cost: a shard is written after at most `flush_seconds` of encoding (or `shard_size`
-texts, whichever comes first), so a killed local model loses at most that much work. An API embedder says how
+texts, whichever comes first) and saved on a background thread while the next call encodes, so a killed local
+model loses at most about twice that much work. A local model's missing texts are encoded longest first across
+the whole set, so each call's batches pad little. An API embedder says how
 many texts its next request carries (`request_batch_size`) and how many requests it sends at once
 (`concurrency`): each call gets one round of requests, and their vectors are saved before the next round is
 sent, so a kill loses at most the requests in flight (one, with concurrency 1) and never bills a saved text
@@ -204,6 +206,9 @@ class EmbeddingCache:
             on_progress(cached)
         faults: dict[str, str] = {}  # key -> fault, texts whose vectors were refused
         encode_seconds = 0.0
+        # A local model's shards are written on a background thread while the next call encodes; an API's are
+        # saved before its next round of requests is sent (a kill never bills a saved text twice).
+        writes = ShardWriter(self, fingerprint, role, background=not texts_in_flight(encode))
 
         def save(chunk: list[tuple[str, int]], vectors, seconds: float) -> None:
             nonlocal dim, encode_seconds
@@ -216,7 +221,7 @@ class EmbeddingCache:
             good = [row for row in range(len(chunk)) if row not in bad]
             if good:
                 dim = vectors.shape[1]
-                self.write_shard(fingerprint, role, [chunk[r][0] for r in good], vectors[good])
+                writes.submit([chunk[r][0] for r in good], vectors[good])
                 if keep_vectors:
                     have.update((chunk[r][0], vectors[r]) for r in good)
             for row, fault in bad.items():
@@ -227,7 +232,8 @@ class EmbeddingCache:
             if on_progress:
                 on_progress(sum(positions[k] for k, _ in chunk))
 
-        self._encode_missing(list(missing.items()), texts, encode, save)
+        with writes:
+            self._encode_missing(list(missing.items()), texts, encode, save)
         if not keep_vectors:
             matrix = None
         elif not keys:
@@ -235,7 +241,8 @@ class EmbeddingCache:
         else:
             nan = np.full(dim or 1, np.nan, np.float32)
             matrix = np.stack([have[k] if k in have else nan for k in keys])
-        stats = {"texts": len(keys), "cached": cached, "encoded": len(missing), "encode_seconds": encode_seconds}
+        stats = {"texts": len(keys), "cached": cached, "encoded": len(missing), "encode_seconds": encode_seconds,
+                 "write_seconds": writes.seconds, "write_wait_seconds": writes.waited}
         if faults:
             stats["faults"] = {i: faults[k] for i, k in enumerate(keys) if k in faults}
         return matrix, stats
@@ -259,6 +266,9 @@ class EmbeddingCache:
                 save(*call(todo[start:end]))
                 start = end
             return
+        # A local model: longest first, across everything missing rather than call by call, so each call (and
+        # shard) holds texts of about one length: the encoder's batches pad little, and the slowest work shows first.
+        todo = sorted(todo, key=lambda item: -len(texts[item[1]]))
         chars_per_second, start = None, 0
         while start < len(todo):
             if chars_per_second is None:
@@ -273,4 +283,59 @@ class EmbeddingCache:
             chars_per_second = chars / max(seconds, 1e-6)
             save(chunk, vectors, seconds)
             start = end
+
+
+class ShardWriter:
+    """Writes shards on a background thread, one at a time, while the caller encodes the next; leaving the
+    `with` block waits for the last write and raises its error, if any. At most one shard waits in memory.
+    With background=False each shard is written before submit returns."""
+
+    def __init__(self, cache: EmbeddingCache, fingerprint: str, role: str, background: bool = True):
+        self.cache, self.fingerprint, self.role, self.background = cache, fingerprint, role, background
+        self.pending = None
+        self.seconds = 0.0  # spent writing, on the writer thread
+        self.waited = 0.0  # the encoding side spent waiting for a write to finish
+        self._pool = None
+
+    def _write(self, keys: list[str], vectors: np.ndarray) -> None:
+        started = time.perf_counter()
+        self.cache.write_shard(self.fingerprint, self.role, keys, vectors)
+        self.seconds += time.perf_counter() - started
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            started = time.perf_counter()
+            pending, self.pending = self.pending, None
+            pending.result()
+            self.waited += time.perf_counter() - started
+
+    def submit(self, keys: list[str], vectors: np.ndarray) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._wait()
+        if not self.background:
+            self._write(keys, vectors)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedscope-cache")
+        self.pending = self._pool.submit(self._write, keys, vectors)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if exc[0] is None:
+                self._wait()
+            elif self.pending is not None:  # already failing: let the write that was started finish quietly
+                self.pending.exception()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
+def _floats(values) -> np.ndarray:
+    """An Arrow float array as a float32 numpy copy. float32 without nulls (what write_shard stores) is copied
+    straight from its buffer: Array.to_numpy imports pandas, a second of a cached run's start."""
+    import pyarrow as pa
 

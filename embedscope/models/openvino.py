@@ -9,7 +9,8 @@ Specs:
                                       model.onnx + tokenizer.json, or a .onnx / OpenVINO .xml file with
                                       tokenizer=FOLDER
 Options: quantize=int8, attention=int8|mixed (mixed: NNCF's own choice, attention's weighted sum of values
-in float), calibration=PATH (texts to measure activations on: a BEIR folder, a corpus table
+in float), precision=f32|bf16 (what runs in float: f32 by default, so OpenVINO does not silently switch to
+bf16 on CPUs with AVX512_BF16 or AMX, its own default there), calibration=PATH (texts to measure activations on: a BEIR folder, a corpus table
 .jsonl/.csv/.parquet with a `text` column, or a .txt file with one text per line; default: built-in English
 paragraphs), calibration_size=N (default 300), threads=N, batch_size=N (default 8), tokenizer=FOLDER,
 pooling=..., normalize=..., max_seq_length=N, sort_by_length=false, query_prompt=..., document_prompt=..., name=...
@@ -40,6 +41,7 @@ from embedscope.models.tokenized import TokenizedEncoder
 CALIBRATION_SIZE = 300
 CALIBRATION_WORDS = 200  # about a full 256-token window for English
 ATTENTION = ("int8", "mixed")
+PRECISIONS = ("f32", "bf16")
 
 
 def builtin_calibration_texts() -> list[str]:
@@ -144,11 +146,17 @@ class OpenVinoEmbedder(TokenizedEncoder):
 
     runtime = "openvino"
 
-    def __init__(self, model_file: str | Path, tokenizer: str | Path, threads: int | None = None, **options):
+    def __init__(self, model_file: str | Path, tokenizer: str | Path, threads: int | None = None,
+                 precision: str = "f32", **options):
         import openvino as ov
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision}: use f32 or bf16")
         super().__init__(model_file, tokenizer, **options)
-        config = {"PERFORMANCE_HINT": "LATENCY"}
+        self.precision = precision
+        # OpenVINO's CPU plugin runs float parts in bf16 by default where the CPU has AVX512_BF16 or AMX: vectors
+        # that are then no longer PyTorch's. f32 unless asked.
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()
@@ -166,8 +174,9 @@ class OpenVinoEmbedder(TokenizedEncoder):
     def fingerprint(self) -> str:
         # an IR keeps its weights in the .bin beside the .xml
         weights = self.model_file.with_suffix(".bin")
+        precision = () if self.precision == "f32" else (self.precision,)  # f32 keeps the fingerprints it always had
         return folder_fingerprint(self.model_file, super().fingerprint(),
-                                  folder_fingerprint(weights) if weights.exists() else None)
+                                  folder_fingerprint(weights) if weights.exists() else None, *precision)
 
     def parameter_count(self) -> int:
         """Weights in the model: float and int8 constants (not the int64 shape constants of the graph)."""
@@ -207,20 +216,25 @@ def with_pooling(model, mode: str):
     return ov.Model([pooled], model.get_parameters(), "pooled")
 
 
-def prepared_int8(source: Path, tokenizer_dir: Path, calibration: str | None, size: int, attention: str = "int8",
-                  **options) -> Path:
-    """The static-int8 IR for an fp32 model, a calibration set and an attention placement, made on first use and cached."""
-    import nncf
-    import openvino as ov
-    from filelock import FileLock
+def int8_target(source: Path, texts: list[str], attention: str = "int8", **options) -> Path:
+    """Where the static-int8 IR of `source` calibrated on `texts` lives (it may not exist yet)."""
+    from importlib.metadata import version
 
-    texts = calibration_sample(calibration, size)
     # the model depends on the calibration texts, on how they are fed (prompt, truncation) and on what is quantized
     texts_key = hashlib.blake2b(repr((texts, sorted(options.items()), attention)).encode(), digest_size=8).hexdigest()
     weights = source.with_suffix(".bin")  # an IR source keeps its weights beside the .xml
-    folder = onnx_cache_dir() / folder_fingerprint(source, "openvino-int8", nncf.__version__,
+    folder = onnx_cache_dir() / folder_fingerprint(source, "openvino-int8", version("nncf"),
                                                    folder_fingerprint(weights) if weights.exists() else None)
-    target = folder / f"model.int8-nncf-{texts_key}.xml"  # the name records the calibration set and placement
+    return folder / f"model.int8-nncf-{texts_key}.xml"  # the name records the calibration set and placement
+
+
+def prepared_int8(source: Path, tokenizer_dir: Path, texts: list[str], attention: str = "int8", **options) -> Path:
+    """The static-int8 IR for an fp32 model, calibration texts and an attention placement, made on first use and cached."""
+    import openvino as ov
+    from filelock import FileLock
+
+    target = int8_target(source, texts, attention, **options)
+    folder = target.parent
     if target.exists():
         return target
     folder.mkdir(parents=True, exist_ok=True)
@@ -243,6 +257,7 @@ def _openvino(target: str | None = None, quantize: str | None = None, tokenizer:
     model_file, tokenizer_dir, name = resolve_source("openvino", target, tokenizer, suffixes=(".onnx", ".xml"))
     if name:
         suffix = (f"-{quantize}" if quantize else "") + ("-mixed-attention" if attention == "mixed" else "")
+        suffix += f"-{options['precision']}" if options.get("precision", "f32") != "f32" else ""
         options.setdefault("name", f"{name}-openvino{suffix}")
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize={quantize}: only int8 is supported")
@@ -252,5 +267,6 @@ def _openvino(target: str | None = None, quantize: str | None = None, tokenizer:
         raise ValueError(f"attention={attention}: use int8 (both attention products) or mixed (NNCF's default)")
     if quantize:
         settings = {k: options[k] for k in ("pooling", "max_seq_length", "document_prompt") if k in options}
-        model_file = prepared_int8(model_file, tokenizer_dir, calibration, int(calibration_size), attention, **settings)
+        texts = calibration_sample(calibration, int(calibration_size))
+        model_file = prepared_int8(model_file, tokenizer_dir, texts, attention, **settings)
     return OpenVinoEmbedder(model_file, tokenizer=tokenizer_dir, quantized=quantize, **options)

@@ -23,14 +23,14 @@ def leaderboard_rows(comparison) -> list[list[str]]:
     rows = []
     for r in ordered:
         if not r.ok:  # a model that failed during the work: listed, with why, last
-            rows.append([r.name, "—", *["—" for _ in comparison.metrics], "failed", "—"])
+            rows.append([r.name, "—", *["—" for _ in comparison.metrics], "failed", "—", "—"])
             continue
         means = r.evaluation.mean if r.evaluation else {}
         speed = r.info.get("docs_per_second")
         mark = f" {TRAINED_MARK}" if r.info.get("trained_on") else ""
         rows.append([r.name, str(r.info.get("dim", "—")), *[fmt(means.get(m)) + mark for m in comparison.metrics],
                      f"{speed:,.0f}" if speed else "cached" if r.run.meta.get("kind") == "dense" else "—",
-                     f"{r.info.get('seconds', 0):.1f}"])
+                     runtime_cell(r.info), f"{r.info.get('seconds', 0):.1f}"])
     return rows
 
 
@@ -45,7 +45,16 @@ def trust_notes(comparison) -> list[str]:
 
 
 def header(comparison) -> list[str]:
-    return [*LEADERBOARD_HEADER, *comparison.metrics, "docs/s", "seconds"]
+    return [*LEADERBOARD_HEADER, *comparison.metrics, "docs/s", "runtime", "seconds"]
+
+
+def runtime_cell(info: dict) -> str:
+    """What encoded a model's vectors: torch, openvino fp32, openvino-int8 (queries openvino fp32), ..."""
+    runtime = info.get("runtime")
+    if not runtime:
+        return "—"
+    quantized = info.get("quantized")
+    return f"{runtime} {quantized}" if quantized else str(runtime)
 
 
 def text(value) -> str:

@@ -1,7 +1,7 @@
 """The retrieval context: what every Retriever is given to turn a dataset into a Run.
 
 One comparison makes one context (the embedding cache, the index spec, the vector similarity, the search
-depth, chunking, and where progress messages go) and hands it to each retriever's `retrieve`. Pipelines pass
+depth, chunking, faithful or fast encoding, and where progress messages go) and hands it to each retriever's `retrieve`. Pipelines pass
 the same context on to their stages, so a hybrid's dense stage embeds into the run's cache and searches with
 the run's index and similarity; nothing is rebound after construction and nothing travels through the
 environment.
@@ -33,6 +33,7 @@ class RetrievalContext:
     depth: int = 100
     chunk_tokens: int | None = None
     chunk_overlap: int = 1
+    fast: bool = False  # encode with the fastest runtime within the quality budget, not the faithful one
     log: Callable[[str], None] = field(default=log.info, compare=False, repr=False)
     _cache: EmbeddingCache | None = field(default=None, compare=False, repr=False)
 

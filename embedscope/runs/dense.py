@@ -77,6 +77,9 @@ class DenseRetriever:
         return docs, queries, stats
 
     def _encoded(self, dataset, context: RetrievalContext):
+        prepare = getattr(self.embedder, "prepare", None)
+        if prepare is not None:  # an embedder that adapts to the data (its runtime) sees it before its fingerprint
+            prepare(dataset, fast=context.fast)
         fp = self.embedder.fingerprint()
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
         texts, parents = self._units(dataset, context)
