@@ -1,6 +1,8 @@
 """Human relevance judgments saved as graded qrels (BEIR TSV), the format every `embedscope run` reads.
 
-Grades follow the common 3-level scale: 2 = relevant, 1 = partly relevant, 0 = not relevant.
+Grades follow the data's scale: 0-2 (2 = relevant, 1 = partly relevant, 0 = not relevant) for binary and
+BEIR-style qrels, 0-3 (3 = highly relevant, TREC's four levels) when the data's own qrels grade up to 3
+(`grade_scale`).
 The file is rewritten whole on every change through a temp file, fsync and os.replace (then the folder
 is fsynced), so a crash or a kill at any moment leaves either the old file or the new one, never half.
 A lock file serialises writers, so two browser tabs or two `embedscope serve` processes cannot lose
@@ -15,7 +17,23 @@ from pathlib import Path
 
 from filelock import FileLock
 
-GRADES = {2: "relevant", 1: "partly relevant", 0: "not relevant"}
+GRADES = {2: "relevant", 1: "partly relevant", 0: "not relevant"}  # the default scale, 0-2
+DEFAULT_MAX_GRADE = 2
+MAX_GRADE = 3  # TREC's four levels: the finest scale a judgment can use
+
+
+def grade_scale(qrels: dict[str, dict[str, int]]) -> int:
+    """The highest grade a judge gives on this data: 3 when its own qrels grade up to 3 (or more), else 2 (binary
+    and 0-2 data alike: a 2 then marks what is clearly relevant apart from what is partly so)."""
+    top = max((g for rels in qrels.values() for g in rels.values()), default=0)
+    return MAX_GRADE if top >= MAX_GRADE else DEFAULT_MAX_GRADE
+
+
+def grade_labels(max_grade: int = DEFAULT_MAX_GRADE) -> dict[int, str]:
+    """Grade -> label on a 0..max_grade scale, highest first."""
+    if max_grade == MAX_GRADE:
+        return {3: "highly relevant", 2: "relevant", 1: "partly relevant", 0: "not relevant"}
+    return dict(GRADES)
 HEADER = "query-id\tcorpus-id\tscore\n"
 JUDGMENTS_FILE = Path("judgments") / "qrels.tsv"
 
@@ -75,10 +93,14 @@ def _check_id(value, what: str) -> str:
 
 
 class JudgmentStore:
-    """The judgments of one run directory (`judgments/qrels.tsv`), safe to share between threads and processes."""
+    """The judgments of one run directory (`judgments/qrels.tsv`), safe to share between threads and processes.
+    A grade is 0..max_grade (the data's scale, `grade_scale`)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, max_grade: int = DEFAULT_MAX_GRADE):
+        if max_grade not in (DEFAULT_MAX_GRADE, MAX_GRADE):
+            raise ValueError(f"max_grade must be {DEFAULT_MAX_GRADE} or {MAX_GRADE}, got {max_grade!r}")
         self.path = Path(path)
+        self.max_grade = max_grade
         self._lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
 
     def load(self) -> dict[str, dict[str, int]]:
@@ -88,8 +110,10 @@ class JudgmentStore:
         """Record (or, with grade None, withdraw) one judgment; returns all judgments after the change."""
         _check_id(query_id, "query id")
         _check_id(doc_id, "document id")
-        if grade is not None and (isinstance(grade, bool) or grade not in GRADES):
-            raise ValueError(f"grade must be one of {sorted(GRADES)} (or null to clear), got {grade!r}")
+        if grade is not None and (isinstance(grade, bool) or not isinstance(grade, int) or
+                                  not 0 <= grade <= self.max_grade):
+            raise ValueError(f"grade must be 0 to {self.max_grade} on this data's scale (or null to clear), "
+                             f"got {grade!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:  # re-read under the lock: another writer may have saved since we last looked
             qrels = self.load()

@@ -270,3 +270,29 @@ def test_analyse_without_qrels_or_with_one_model(nf_comparison):
     result = analyse(single, resamples=500)
     assert result["significance"]["pairs"] == [] and result["per_query"]["disagreements"] == []
     assert list(result["confidence_intervals"]["models"]) == [nf_comparison.results[0].name]
+
+
+def test_kept_draws_give_the_fresh_statistics_after_a_few_queries_change():
+    """Resampled keeps the draws and their means: after some rows change, the same numbers as drawing afresh."""
+    from embedscope.stats import bootstrap_means, randomization_tests
+    from embedscope.stats.resampled import KeptDraws
+
+    rng = np.random.default_rng(4)
+    n, columns = 60, (("ndcg@10", "a"), ("ndcg@10", "b"), ("ndcg@10", "c"))
+    values = rng.random((n, 3))
+    values[:, 2] = values[:, 1]  # c identical to b: p = 1 whatever the draws
+    kept = KeptDraws()
+    draws = kept.get(n, 500, 400, 0)
+    draws.sync(columns, values)
+    for rows in ([3], [7, 41], [0, 59]):  # a few queries change their scores, one sync after another
+        values[rows, :2] = rng.random((len(rows), 2))
+        values[:, 2] = values[:, 1]
+        assert kept.get(n, 500, 400, 0) is draws  # the same draws, kept
+        draws.sync(columns, values)
+        diffs = np.column_stack([values[:, 0] - values[:, 1], values[:, 1] - values[:, 2]])
+        assert draws.means([(0, None), (1, None), (2, None)]) == pytest.approx(bootstrap_means(values, 500, 0), abs=1e-12)
+        assert draws.means([(0, 1), (1, 2)]) == pytest.approx(bootstrap_means(diffs, 500, 0), abs=1e-12)
+        p = draws.p_values([(0, 1), (1, 2)], diffs.mean(axis=0))
+        assert p.tolist() == randomization_tests(diffs, 400, 0).tolist() and p[1] == 1.0
+    assert kept.get(n + 1, 500, 400, 0) is not draws  # another number of queries draws afresh
+    assert kept.get(10**6, 10_000, 10_000, 0) is None  # too large to keep: the caller draws afresh each time

@@ -408,6 +408,49 @@ def test_each_task_end_to_end_from_the_cli(task, tmp_path, sts_data):
     ci = results["confidence_intervals"]["models"]["vectors"][main]
     assert ci["low"] <= ci["high"]
     assert (run_dir_of(result) / "per_unit.csv").read_text().count("\n") > 1
+    # the HTML report of the task: its metrics with their intervals, the model that cannot, the verdicts
+    report = cli("report", str(run_dir_of(result)))
+    assert report.exit_code == 0, report.output
+    view = report_view(run_dir_of(result) / "report.html")
+    assert view["task"]["type"] == task and view["metrics"] == results["metrics"] and not view["queries"]
+    board = view["leaderboard"]
+    assert [c["key"] for c in board["columns"] if c["kind"] == "metric"] == results["metrics"]
+    rows = {r["model"]: r for r in board["rows"]}
+    assert rows["vectors"][main] == pytest.approx(scored["vectors"]["metrics"][main])
+    assert rows["vectors"]["ci:" + main] == pytest.approx([ci["low"], ci["high"]])
+    assert rows["bm25"][main] is None and rows["bm25"]["status"] == "cannot do this task"
+    assert "cannot do" in rows["bm25"]["reason"]
+    with pytest.raises(ValueError, match="re-scores retrieval runs"):  # judgments are for retrieval runs: said so
+        cli("report", str(run_dir_of(result)), "--with-judgments")
+
+
+def report_view(path: Path) -> dict:
+    import re
+
+    from embedscope.report.html import decode_view
+
+    return decode_view(*re.search(r'data-encoding="([^"]+)">([^<]*)</script>', path.read_text(encoding="utf-8")).groups())
+
+
+def test_task_report_shows_the_verdicts_over_the_tasks_unit(tmp_path, sts_data):
+    path, rows, vectors = sts_data
+    noise = vector_file(tmp_path / "noise.parquet", [r[0] for r in rows] + [r[1] for r in rows], seed=9)
+    result = cli("run", "--task", "sts", "--data", str(path), "-m", f"precomputed:{vectors}?name=signal",
+                 "-m", f"precomputed:{noise}?name=noise", "-q", "-o", str(tmp_path / "runs"),
+                 "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    run_dir = run_dir_of(result)
+    assert cli("report", str(run_dir)).exit_code == 0
+    view = report_view(run_dir / "report.html")
+    results = json.loads((run_dir / "results.json").read_text())
+    (pair,) = [p for p in results["significance"]["pairs"] if p["metric"] == "cosine_spearman"]
+    (row,) = view["significance"]["rows"]
+    assert (row["a"], row["b"], row["verdict"]) == (pair["a"], pair["b"], pair["verdict"]) == (
+        "signal", "noise", "signal better")
+    assert row["test"] == pair["test"] and row["p_randomization_holm"] == pytest.approx(pair["p_randomization_holm"])
+    keys = [c["key"] for c in view["significance"]["columns"]]
+    assert "test" in keys and "p_ttest_holm" not in keys  # no column this task leaves empty
+    assert "60 pairs" in view["significance"]["note"]
 
 
 def test_a_local_model_end_to_end_from_the_cli_and_its_run_directory_feeds_bench(tmp_path, sts_data):

@@ -291,3 +291,102 @@ def test_serve_refuses_non_loopback_hosts(tiny_run):
 
     with pytest.raises(ValueError, match="loopback"):
         make_server(WebApp(Explorer(tiny_run)), host="0.0.0.0")
+
+
+def assert_same_scores(got: dict, full: dict) -> None:
+    assert got["judgments"] == full["judgments"] and got["queries"] == full["queries"]
+    for model, means in full["models"].items():
+        assert got["models"][model] == pytest.approx(means, abs=1e-12)
+    assert got["per_query"] == full["per_query"]
+    for model, metrics in full["confidence_intervals"]["models"].items():
+        for metric, ci in metrics.items():
+            assert got["confidence_intervals"]["models"][model][metric] == pytest.approx(ci, abs=1e-12)
+    pairs = lambda found: [(p["metric"], p["a"], p["b"], p["verdict"]) for p in found["significance"]["pairs"]]  # noqa: E731
+    assert pairs(got) == pairs(full)
+    for a, b in zip(got["significance"]["pairs"], full["significance"]["pairs"]):
+        for key in ("difference", "difference_low", "difference_high", "p_randomization", "p_randomization_holm",
+                    "p_ttest_holm"):
+            assert a[key] == pytest.approx(b[key], abs=1e-12, nan_ok=True), key
+    assert got["per_query_stats"]["win_tie_loss"] == full["per_query_stats"]["win_tie_loss"]
+
+
+def test_rescoring_after_each_judgment_is_incremental_and_matches_a_full_one(tiny_run, monkeypatch):
+    """The app's re-scoring evaluates only the queries whose judgments changed, and the statistics add in only
+    those queries: the numbers are a full re-scoring's, judgment after judgment (a query that loses its last
+    relevant document, and a judgment withdrawn, included)."""
+    from embedscope.report.rescore import Rescorer, rescore
+    from embedscope.webui import Explorer
+
+    explorer = Explorer(tiny_run)
+    kept = Rescorer(explorer)
+    evaluated = []
+    evaluate = Rescorer._evaluate
+    monkeypatch.setattr(Rescorer, "_evaluate", lambda self, qrels, qids: evaluated.append(set(qids)) or
+                        evaluate(self, qrels, qids))
+    steps = [{"q0": {"d0": 0}},
+             {"q0": {"d0": 0, "d3": 2}},
+             {"q0": {"d0": 0, "d3": 2}, "q2": {"d5": 1}},
+             {"q0": {"d0": 0, "d3": 2}, "q2": {"d5": 1}, "q1": {"d1": 0, "d7": 0}},  # q1 has nothing relevant left
+             {"q2": {"d5": 1}, "q1": {"d1": 0, "d7": 0}}]
+    for judgments in steps:
+        got = kept.rescore(judgments)
+        evaluated_now = evaluated[-1]
+        monkeypatch.setattr(Rescorer, "_evaluate", evaluate)
+        assert_same_scores(got, rescore(explorer, judgments))
+        monkeypatch.setattr(Rescorer, "_evaluate", lambda self, qrels, qids: evaluated.append(set(qids)) or
+                            evaluate(self, qrels, qids))
+        evaluated[-1] = evaluated_now
+    assert evaluated[0] == {f"q{i}" for i in range(6)}  # the first: every query
+    assert evaluated[1:] == [{"q0"}, {"q2"}, {"q1"}, {"q0"}]  # then: only the judged query
+    assert "q1" not in got["per_query"]["bm25"]
+
+
+def graded_run(tmp_path: Path) -> Path:
+    """The tiny data graded 0-3 (TREC's scale): q0's own document is highly relevant."""
+    data = make_tiny_beir(tmp_path / "graded")
+    qrels = data / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text().replace("q0\td0\t2", "q0\td0\t3"), encoding="utf-8")
+    return embedscope_run(tmp_path, "--data", str(data), "-m", "bm25", "-m", "tokenlearn")
+
+
+def test_the_judging_scale_follows_the_data(tiny_run, tmp_path):
+    """0-2 for binary and 0-2 data; 0-3 when the data grades up to 3: the app takes grade 3 there (and the report
+    re-scores with it), and refuses it elsewhere."""
+    from embedscope.report.html import decode_view, render_report
+    from embedscope.report.rescore import rescore
+    from embedscope.webui import Explorer, WebApp
+
+    binary = WebApp(Explorer(tiny_run))
+    assert binary.explorer.max_grade == 2
+    assert [g["grade"] for g in binary.view()["grades"]] == [2, 1, 0]
+    with pytest.raises(ValueError, match="0 to 2"):
+        binary.judge({"query_id": "q0", "doc_id": "d3", "grade": 3})
+
+    run_dir = graded_run(tmp_path)
+    app = WebApp(Explorer(run_dir))
+    assert app.explorer.max_grade == 3
+    assert [(g["grade"], g["label"], g["mark"]) for g in app.view()["grades"]] == [
+        (3, "highly relevant", "relevant"), (2, "relevant", "partly"), (1, "partly relevant", "partly"),
+        (0, "not relevant", "not")]
+    before = rescore(app.explorer, {"q1": {"d3": 0}})["models"]
+    app.judge({"query_id": "q1", "doc_id": "d1", "grade": 2})  # q1's own document: 2 of 3 now
+    app.judge({"query_id": "q1", "doc_id": "d3", "grade": 3})
+    with pytest.raises(ValueError, match="0 to 3"):
+        app.judge({"query_id": "q1", "doc_id": "d3", "grade": 4})
+    assert read_judgments(run_dir / "judgments" / "qrels.tsv") == {"q1": {"d1": 2, "d3": 3}}
+    marks = {h["doc_id"]: h["mark"] for c in app.explorer.side_by_side("q1", k=30)["columns"] for h in c["hits"]}
+    assert marks["d3"] == "relevant" and marks["d1"] == "partly"
+    assert {d["doc_id"]: d["mark"] for d in app.explorer.pooled("q1", k=30)["docs"]}["d3"] == "relevant"
+    after = app.scores(10)
+    assert after["judged"] == {"count": 2, "queries": 1}
+    assert any(r["ndcg@10"] != pytest.approx(before[r["model"]]["ndcg@10"]) for r in after["leaderboard"]["rows"])
+    # the report with them: same numbers, the judged hits marked on the 0-3 scale
+    html = render_report(run_dir, with_judgments=True)
+    view = decode_view(*__import__("re").search(r'data-encoding="([^"]+)">([^<]*)<', html).groups())
+    assert view["grades"][0]["grade"] == 3 and view["judged"]["count"] == 2
+    assert {r["model"]: r["ndcg@10"] for r in view["leaderboard"]["rows"]} == pytest.approx(
+        {r["model"]: r["ndcg@10"] for r in after["leaderboard"]["rows"]})
+    q1 = [q["id"] for q in view["queries"]].index("q1")
+    flat, ids = view["explorer"]["marks"][q1], view["docs"]["ids"]
+    marked = {ids[flat[i]]: (flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4)}
+    assert marked.get("d3", (3, "relevant")) == (3, "relevant")

@@ -94,6 +94,17 @@ def render_report(run_dir: str | Path, *, k: int = 10, max_chars: int = 600, max
     from embedscope.report.view import build_view
     from embedscope.webui.explorer import Explorer
 
+    if explorer is None:
+        from embedscope.rundir import read_results
+
+        results = read_results(run_dir)
+        if results.task != "retrieval":  # classification, STS, pairs, clustering, reranking: their own tables
+            from embedscope.report.task_view import task_view
+
+            if with_judgments:
+                raise ValueError(f"--with-judgments re-scores retrieval runs; {run_dir} is a {results.task} run")
+            view = task_view(run_dir, results)
+            return render_page(view["title"], view=view)
     explorer = explorer or Explorer(run_dir)
     rescored = rescore(explorer) if with_judgments else None
     view = build_view(explorer, k=k, max_chars=max_chars, max_queries=max_queries, rescored=rescored)

@@ -200,6 +200,7 @@ def build_view(explorer: Explorer, *, k: int = 10, max_chars: int | None = 600, 
         "models": explorer.models,
         "glossary": {**sections.GLOSSARY, **{m: sections.glossary_for(m) for m in explorer.metrics}},
         "marks": MARKS,
+        "grades": explorer.grades(),  # the judging scale, highest first (0-2, or 0-3 for data graded 0-3)
         "warnings": sections.warnings(results) + ([explorer.dataset_problem] if explorer.dataset_problem else []),
         "references": sections.references(results),
         "perf_tables": sections.perf_tables(perf),

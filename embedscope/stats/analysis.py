@@ -24,10 +24,13 @@ def analyse(
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = DEFAULT_SEED,
     top_disagreements: int = 10,
+    draws=None,
 ) -> dict:
     """Confidence intervals, pairwise significance and per-query analysis; {} when there are no judgments.
 
-    comparison.settings["stats"], when present, overrides these options (same names).
+    comparison.settings["stats"], when present, overrides these options (same names). draws (a
+    `embedscope.stats.resampled.KeptDraws`) keeps the resamples and sign flips between analyses of the same
+    queries, so the next analysis adds in only the queries whose scores changed (same numbers, far less work).
     """
     results = [r for r in comparison.results if r.evaluation is not None]
     if not results:
@@ -48,7 +51,13 @@ def analyse(
         return {}
     scores = {m: score_matrix([r.evaluation for r in results], m, query_ids) for m in metrics}
 
-    boot = bootstrap_means(np.column_stack(list(scores.values())), opts["resamples"], opts["seed"])
+    kept = draws.get(n, opts["resamples"], opts["permutations"], opts["seed"]) if draws is not None else None
+    if kept is not None:  # columns in a fixed order (the ranking may change between analyses)
+        columns = tuple((m, name) for m in metrics for name in sorted(names))
+        kept.sync(columns, np.column_stack([scores[m][:, names.index(name)] for m, name in columns]))
+        boot = kept.means([(kept.column(m, name), None) for m in metrics for name in names])
+    else:
+        boot = bootstrap_means(np.column_stack(list(scores.values())), opts["resamples"], opts["seed"])
     tail = (1 - opts["confidence"]) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
     intervals: dict[str, dict] = {name: {} for name in names}
@@ -59,7 +68,8 @@ def analyse(
                                        "low": float(low[col]), "high": float(high[col])}
 
     pairs = compare_pairs(names, scores, alpha=opts["alpha"], confidence=opts["confidence"],
-                          permutations=opts["permutations"], resamples=opts["resamples"], seed=opts["seed"])
+                          permutations=opts["permutations"], resamples=opts["resamples"], seed=opts["seed"],
+                          resampled=kept)
     worst = disagreements(names, query_ids, scores[main], opts["top_disagreements"], comparison.dataset.queries)
     k = comparison.k
     for row in worst:

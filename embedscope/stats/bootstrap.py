@@ -24,16 +24,22 @@ def bootstrap_means(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed
         raise ValueError("bootstrap needs at least one query")
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    rng = np.random.default_rng(seed)
     out = np.empty((resamples, values.shape[1]))
+    for start, counts in count_blocks(n, resamples, seed):
+        out[start : start + len(counts)] = counts @ values / n
+    return out
+
+
+def count_blocks(n: int, resamples: int, seed: int = DEFAULT_SEED):
+    """The resamples as (first row, counts) blocks: counts[r, i] = how often resample r draws query i. The same
+    seed gives the same blocks, so every statistic drawn from them (and embedscope.stats.resampled) agrees."""
+    rng = np.random.default_rng(seed)
     for start in range(0, resamples, _CHUNK):
         rows = min(start + _CHUNK, resamples) - start
         # n draws with replacement per resample, counted per query (the multinomial counts, drawn 8x faster than
         # with rng.multinomial): one bincount over all rows, each row's draws offset into its own n bins.
         draws = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n)
-        out[start : start + rows] = counts @ values / n
-    return out
+        yield start, np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n)
 
 
 def percentile_ci(

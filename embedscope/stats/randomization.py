@@ -22,7 +22,7 @@ _CHUNK = 2_000
 _TOLERANCE = 1e-12
 
 
-def _sign_matrices(n: int, permutations: int, seed: int):
+def sign_matrices(n: int, permutations: int, seed: int = DEFAULT_SEED):
     """Yields blocks of +-1 sign flips (rows); all 2^n of them when that is no more than `permutations`."""
     if n <= 20 and 2**n <= permutations:
         yield np.array(list(itertools.product((1.0, -1.0), repeat=n)))
@@ -48,16 +48,21 @@ def randomization_tests(
         raise ValueError("a randomization test needs at least one query")
     if permutations < 1:
         raise ValueError(f"permutations must be at least 1, got {permutations}")
-    observed = np.abs(d.mean(axis=0))
-    threshold = observed - _TOLERANCE * np.maximum(1.0, observed)
+    threshold = extreme_from(d.mean(axis=0))
     extreme = np.zeros(d.shape[1])
     drawn = 0
     with progress.task("randomization test", min(permutations, 2**n if n <= 20 else permutations)) as advance:
-        for signs in _sign_matrices(n, permutations, seed):
+        for signs in sign_matrices(n, permutations, seed):
             extreme += (np.abs(signs @ d / n) >= threshold).sum(axis=0)
             drawn += len(signs)
             advance(len(signs))
     return extreme / drawn
+
+
+def extreme_from(observed_means: np.ndarray) -> np.ndarray:
+    """The |mean| a sign assignment must reach to count as at least as extreme as the observed one."""
+    observed = np.abs(observed_means)
+    return observed - _TOLERANCE * np.maximum(1.0, observed)
 
 
 def randomization_test(

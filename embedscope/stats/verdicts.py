@@ -35,10 +35,12 @@ def compare_pairs(
     permutations: int = DEFAULT_PERMUTATIONS,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    resampled=None,
 ) -> list[dict]:
     """One entry per (metric, pair). scores[metric] is (n queries x len(names)), columns in `names` order.
 
     Pairs are (names[i], names[j]) with i < j, so with names ordered best first `a` is the leader.
+    resampled: a `embedscope.stats.resampled.Resampled` already synced with these scores (its draws, no new ones).
     """
     pairs = list(itertools.combinations(range(len(names)), 2))
     if not pairs:
@@ -46,8 +48,12 @@ def compare_pairs(
     metrics = list(scores)
     # One column per (metric, pair): all tests share sign flips, all intervals share resamples.
     diffs = np.column_stack([scores[m][:, i] - scores[m][:, j] for m in metrics for i, j in pairs])
-    p_rand = randomization_tests(diffs, permutations, seed)
-    boot = bootstrap_means(diffs, resamples, seed)
+    if resampled is not None:
+        combos = [(resampled.column(m, names[i]), resampled.column(m, names[j])) for m in metrics for i, j in pairs]
+        p_rand, boot = resampled.p_values(combos, diffs.mean(axis=0)), resampled.means(combos)
+    else:
+        p_rand = randomization_tests(diffs, permutations, seed)
+        boot = bootstrap_means(diffs, resamples, seed)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
     out = []

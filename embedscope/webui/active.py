@@ -18,7 +18,8 @@ SNIPPET = 300  # characters of a document shown with a next pair
 class ActiveMode:
     def __init__(self, explorer, metric: str | None = None, alpha: float = 0.05, strategy: str = "mtc"):
         self.explorer = explorer
-        self.options = {"metric": metric, "alpha": alpha, "strategy": strategy}
+        # MTC's bound assumes the highest grade a judge can give: the app's scale for this data
+        self.options = {"metric": metric, "alpha": alpha, "strategy": strategy, "max_grade": explorer.max_grade}
         self._active = None
         self._labels: dict | None = None
         self._lock = threading.Lock()

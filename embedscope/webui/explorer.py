@@ -1,9 +1,10 @@
 """One run directory seen query by query: per-query metrics and every model's top-k side by side.
 
 Both the HTML report and the web app read through this, so a hit is marked the same way everywhere:
-a human judgment (judgments/qrels.tsv, grades 2/1/0) wins; otherwise the dataset's qrels decide, with
-the top grade of the dataset = relevant (✅), lower positive grades = partly relevant (⚪), a judged 0 = not
-relevant (❌) and a pair absent from the qrels = unjudged (?).
+a human judgment (judgments/qrels.tsv, on the data's grade scale: 0-2, or 0-3 when its qrels grade up to 3)
+wins, its scale's top grade = relevant; otherwise the dataset's qrels decide, with the top grade of the dataset =
+relevant (✅), lower positive grades = partly relevant (⚪), a judged 0 = not relevant (❌) and a pair absent from
+the qrels = unjudged (?).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import hashlib
 import random
 from pathlib import Path
 
-from embedscope.judgments import JudgmentStore, judgments_path
+from embedscope.judgments import JudgmentStore, grade_labels, grade_scale, judgments_path
 from embedscope.rundir import checked_file, read_dataset, read_results, read_runs
 from embedscope.stats.per_query import relevance_label, top_grade
 
 MARKS = {"relevant": "✅", "partly": "⚪", "not": "❌", "unjudged": "?"}
-JUDGMENT_MARK = {2: "relevant", 1: "partly", 0: "not"}
 
 
 def read_per_query(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]:
@@ -64,7 +64,14 @@ class Explorer:
         self.main_metric = self.results.main_metric
         self.models = [m.name for m in self.results.models if m.name in self.runs]
         self.top_grade = top_grade(self.dataset.qrels)
-        self.judgments = JudgmentStore(judgments_path(self.run_dir))
+        self.max_grade = grade_scale(self.dataset.qrels)  # the judging scale: 0-2, or 0-3 for 0-3 data
+        self.judgments = JudgmentStore(judgments_path(self.run_dir), self.max_grade)
+        self._pools: dict[tuple[str, int], list[str]] = {}
+
+    def grades(self) -> list[dict]:
+        """The judging scale for the page, highest grade first: grade, label and mark."""
+        return [{"grade": g, "label": label, "mark": mark_for(g, self.max_grade)}
+                for g, label in grade_labels(self.max_grade).items()]
 
     def _reload_dataset(self):
         """The run's dataset; if it moved or is gone, ids and scores only (the problem is kept to show)."""
@@ -89,8 +96,13 @@ class Explorer:
         return ids
 
     def pool(self, qid: str, k: int) -> list[str]:
-        """Every model's top k for one query, merged (first seen first): the documents worth judging."""
-        return list(dict.fromkeys(did for name in self.models for did, _ in self.runs[name].ranked(qid, k)))
+        """Every model's top k for one query, merged (first seen first): the documents worth judging.
+        Kept once made (the runs never change; every re-scoring lists every query's pool)."""
+        found = self._pools.get((qid, k))
+        if found is None:
+            found = list(dict.fromkeys(did for name in self.models for did, _ in self.runs[name].ranked(qid, k)))
+            self._pools[(qid, k)] = found
+        return list(found)
 
     def query_list(self, judged: dict | None = None, k: int = 10, per_query: dict | None = None) -> list[dict]:
         """One row per query: its main-metric value per model, the spread, and how much of its pool is judged.
@@ -154,7 +166,9 @@ class Explorer:
         # the order's documents first (those in the pool), then any of the pool it left out
         ordered = [d for d in dict.fromkeys((order or shuffled)(qid, pool)) if d in in_pool]
         ordered += [d for d in shuffled(qid, pool) if d not in set(ordered)]
-        docs = [{"doc_id": did, "judgment": judged.get(did), **self.document(did, max_chars)} for did in ordered]
+        docs = [{"doc_id": did, "judgment": judged.get(did), **self.document(did, max_chars),
+                 "mark": "unjudged" if judged.get(did) is None else mark_for(judged[did], self.max_grade)}
+                for did in ordered]
         return {"id": qid, "text": self.dataset.queries.get(qid, ""), "k": k, "docs": docs,
                 "judged": sum(1 for d in docs if d["judgment"] is not None)}
 
@@ -180,7 +194,7 @@ class Explorer:
 
     def hit_marks(self, did: str, qrels: dict, judged: dict) -> dict:
         grade, judgment = qrels.get(did), judged.get(did)
-        mark = JUDGMENT_MARK[judgment] if judgment is not None else mark_for(grade, self.top_grade)
+        mark = mark_for(judgment, self.max_grade) if judgment is not None else mark_for(grade, self.top_grade)
         return {"grade": grade, "judgment": judgment, "mark": mark, "symbol": MARKS[mark]}
 
     def document(self, did: str, max_chars: int | None) -> dict:

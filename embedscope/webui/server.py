@@ -65,11 +65,13 @@ class WebApp:
         title = f"embedscope: {explorer.dataset.name}"
         self._static[""] = render_page(title, scripts=[*PAGE_SCRIPTS, "active.js", "app.js"]).encode("utf-8")
         self._rescored: tuple[tuple, dict | None] | None = None
+        self._rescorer = None
         self._lock = threading.Lock()
 
     def rescored(self) -> dict | None:
-        """The run re-scored with the judgments file as it is now (re-computed only when the file changed)."""
-        from embedscope.report.rescore import rescore
+        """The run re-scored with the judgments file as it is now (re-computed only when the file changed, and
+        then only for the queries whose judgments changed: embedscope.report.rescore.Rescorer)."""
+        from embedscope.report.rescore import Rescorer
 
         path = self.explorer.judgments.path
         try:
@@ -79,8 +81,18 @@ class WebApp:
             key = None
         with self._lock:
             if self._rescored is None or self._rescored[0] != key:
-                self._rescored = (key, rescore(self.explorer) if key else None)
+                self._rescorer = self._rescorer or Rescorer(self.explorer)
+                self._rescored = (key, self._rescorer.rescore() if key else None)
             return self._rescored[1]
+
+    def warm(self) -> None:
+        """Evaluate every query and draw the statistics' resamples now (the server runs this in the background on
+        start), so that the first judgment re-scores as quickly as the next ones."""
+        from embedscope.report.rescore import Rescorer
+
+        with self._lock:
+            self._rescorer = self._rescorer or Rescorer(self.explorer)
+            self._rescorer.prepare()
 
     def per_query(self) -> dict:
         found = self.rescored()
@@ -265,6 +277,7 @@ def make_server(app: WebApp, host: str = "127.0.0.1", port: int = 0) -> Server:
     server_class = Server6 if host == "::1" else Server
     server = server_class(("127.0.0.1" if host == "localhost" else host, port), handler)
     server.app = app
+    threading.Thread(target=app.warm, name="embedscope-warm", daemon=True).start()
     return server
 
 

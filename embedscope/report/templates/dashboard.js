@@ -87,8 +87,9 @@ function drawHeader() {
   const v = state.view, meta = v.meta, ds = meta.dataset || {};
   document.title = v.title;
   document.getElementById("title").textContent = v.title;
-  const parts = [plural(ds.documents || 0, "document"), plural(ds.queries || 0, "query", "queries"),
-                 plural(ds.judgments || 0, "judgment") + (ds.grades && ds.grades.length ? " (grades " + ds.grades.join(", ") + ")" : "")];
+  const parts = v.task ? taskFacts(v.task, ds) :
+    [plural(ds.documents || 0, "document"), plural(ds.queries || 0, "query", "queries"),
+     plural(ds.judgments || 0, "judgment") + (ds.grades && ds.grades.length ? " (grades " + ds.grades.join(", ") + ")" : "")];
   if (meta.k) parts.push("top " + meta.k + " of " + meta.depth + " retrieved");
   if (meta.index) parts.push("index " + meta.index + ", " + meta.similarity);
   if (meta.created) parts.push("run " + meta.created.replace("T", " ").replace("+00:00", " UTC"));
@@ -105,7 +106,18 @@ function drawHeader() {
     chips.append(chip);
   }
   const warnings = document.getElementById("warnings");
-  warnings.replaceChildren(...v.warnings.map((w) => el("p", "warning", "⚠ " + w)));
+  warnings.replaceChildren(...v.warnings.map((w) => el("p", "warning", "⚠ " + w)),
+                           ...(v.task ? v.task.notes : []).map((n) => el("p", "note", "note: " + n)));
+}
+
+// A task beyond retrieval: its type, how many units it is scored over, and its protocol's settings.
+function taskFacts(task, ds) {
+  const parts = ["task: " + task.type];
+  if (isNum(ds.units)) parts.push(grouped(ds.units, 0) + " " + (task.unit || "units"));
+  for (const [key, value] of Object.entries(task.protocol || {})) {
+    if (value !== null && value !== undefined && typeof value !== "object") parts.push(key.replace(/_/g, " ") + " " + value);
+  }
+  return parts;
 }
 
 function drawBanner() {
@@ -372,7 +384,8 @@ function loadPage(qid) {
 
 function drawPage() {
   const target = document.getElementById("query");
-  const opts = {models: state.view.models, hidden: state.hidden, marks: state.view.marks, progress: queryProgress(state.page.id),
+  const opts = {models: state.view.models, hidden: state.hidden, marks: state.view.marks, grades: state.view.grades,
+                progress: queryProgress(state.page.id),
                 onJudge: state.source.canJudge ? (docId, grade) => judge(state.page.id, docId, grade) : null,
                 onDoc: (docId) => openDocument(docId)};
   if (state.mode === "blind" && state.page.docs) renderBlind(target, state.page, opts);
@@ -433,6 +446,7 @@ function refreshScores() {
 
 function drawProgress() {
   const v = state.view, box = document.getElementById("progress");
+  if (v.task) { box.textContent = ""; return; }  // no queries to judge in a task's report
   const graded = v.queries.reduce((a, q) => a + q.graded, 0), pool = v.queries.reduce((a, q) => a + q.pool, 0);
   const parts = [];
   if (state.selected) parts.push("this query: " + queryProgress(state.selected));
@@ -473,6 +487,11 @@ function gradeFocused(grade) {
     setStatus(state.source.canJudge ? "move to a hit first (j / k)" : "the report is read-only: judge in `embedscope serve`");
     return;
   }
+  const top = (state.view.grades || DEFAULT_GRADES)[0].grade;
+  if (grade !== null && grade > top) {
+    setStatus("grade " + grade + " is not on this data's scale: grades go from 0 to " + top, true);
+    return;
+  }
   const hit = hits[state.focus];
   const current = hit.querySelector("button.chosen");
   const withdraw = grade !== null && current && current.dataset.grade === String(grade);
@@ -493,7 +512,7 @@ function onKey(e) {
   }
   const actions = {
     j: () => moveFocus(1), k: () => moveFocus(-1), n: () => moveQuery(1), p: () => moveQuery(-1),
-    0: () => gradeFocused(0), 1: () => gradeFocused(1), 2: () => gradeFocused(2),
+    0: () => gradeFocused(0), 1: () => gradeFocused(1), 2: () => gradeFocused(2), 3: () => gradeFocused(3),
     Backspace: () => gradeFocused(null), Delete: () => gradeFocused(null),
     b: () => state.source.canJudge && setMode(state.mode === "blind" ? "side" : "blind"),
     "/": () => state.tables.queries && state.tables.queries.focusFilter(),

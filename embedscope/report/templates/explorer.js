@@ -5,8 +5,19 @@
 // {id, text, k, relevant_not_shown, columns: [{model, metrics, hits: [{rank, doc_id, score, title, text,
 //  mark, symbol, judgment, missing}]}]}.
 
-const GRADE_BUTTONS = [[2, "relevant", "rel", "✅"], [1, "partly", "part", "⚪"], [0, "not", "not", "❌"]];
+// The judging scale comes with the view (view.grades, highest first: 0-2, or 0-3 for data graded 0-3); a button's
+// class names its grade (judge-3 ... judge-0) and, on the default scale, its meaning (judge-rel, judge-part, judge-not).
+const GRADE_WORDS = {"highly relevant": "highly", "relevant": "relevant", "partly relevant": "partly", "not relevant": "not"};
+const GRADE_CLASS = {relevant: "rel", partly: "part", not: "not"};
 const MARK_TITLES = {relevant: "relevant", partly: "partly relevant", not: "not relevant", unjudged: "unjudged"};
+const DEFAULT_GRADES = [{grade: 2, label: "relevant", mark: "relevant"}, {grade: 1, label: "partly relevant", mark: "partly"},
+                        {grade: 0, label: "not relevant", mark: "not"}];
+const DEFAULT_MARKS = {relevant: "✅", partly: "⚪", not: "❌", unjudged: "?"};
+
+// The keys of the judging scale, as shown in the notes: "0-2" or "0-3".
+function gradeKeys(grades) {
+  return "0-" + ((grades || DEFAULT_GRADES)[0] || {grade: 2}).grade;
+}
 
 // The query list as a table spec: id, text, each model's main metric, the spread, and "N of M judged".
 function queryTableSpec(view) {
@@ -82,14 +93,19 @@ function renderHit(hit, opts) {
   item.append(id);
   if (hit.title) item.append(el("div", "hit-title", hit.title));
   item.append(el("div", "hit-text", hit.missing ? "(document not in the corpus)" : hit.text));
-  if (opts.onJudge) item.append(judgeButtons(hit, opts.onJudge));
+  if (opts.onJudge) item.append(judgeButtons(hit, opts.onJudge, opts.grades || DEFAULT_GRADES, opts.marks || DEFAULT_MARKS));
   return item;
 }
 
-function judgeButtons(hit, onJudge) {
+function judgeButtons(hit, onJudge, grades, marks) {
   const box = el("div", "judge");
-  for (const [grade, label, cls, sym] of GRADE_BUTTONS) {
-    const b = button(sym + " " + label, "judge-" + cls, null, "grade " + grade + " (key " + grade + "); again to withdraw");
+  const top = grades.length ? grades[0].grade : 2;
+  for (const g of grades) {
+    const grade = g.grade;
+    // on a 0-3 scale two grades share the partly mark: the middle ones say their grade on the button
+    const cls = top === 2 ? "judge-" + GRADE_CLASS[g.mark] + " judge-" + grade : "judge-" + grade;
+    const text = marks[g.mark] + " " + (top === 2 ? "" : grade + " ") + (GRADE_WORDS[g.label] || g.label);
+    const b = button(text, cls, null, "grade " + grade + ", " + g.label + " (key " + grade + "); again to withdraw");
     b.dataset.grade = String(grade);
     b.setAttribute("aria-pressed", hit.judgment === grade ? "true" : "false");
     if (hit.judgment === grade) b.classList.add("chosen");
@@ -106,10 +122,11 @@ function renderBlind(container, pool, opts) {
   container.replaceChildren();
   container.append(queryHead(pool, plural(pool.judged, "judgment") + " of " + pool.docs.length + " pooled documents"));
   container.append(el("p", "note", "Blind judging: the documents of every model's top " + pool.k +
-                      ", merged and shuffled, without model names, ranks or scores. Keys: j/k move, 0-2 grade, n/p next query."));
+                      ", merged and shuffled, without model names, ranks or scores. Keys: j/k move, " +
+                      gradeKeys(opts.grades) + " grade, n/p next query."));
   const list = el("ol", "hits blind");
   for (const doc of pool.docs) {
-    const mark = doc.judgment === 2 ? "relevant" : doc.judgment === 1 ? "partly" : doc.judgment === 0 ? "not" : "unjudged";
+    const mark = doc.mark || "unjudged";
     list.append(renderHit({doc_id: doc.doc_id, title: doc.title, text: doc.text, missing: doc.missing, judgment: doc.judgment,
                            mark: mark, symbol: opts.marks[mark]}, opts));
   }

@@ -101,7 +101,8 @@ function drawActive(source) {
   const list = el("ol", "hits blind");
   list.append(renderHit({doc_id: next.doc_id, title: next.title, text: next.text, judgment: null, mark: "unjudged",
                          symbol: state.view.marks.unjudged},
-                        {onJudge: (docId, grade) => judgeActive(source, next.query_id, docId, grade),
+                        {grades: state.view.grades, marks: state.view.marks,
+                         onJudge: (docId, grade) => judgeActive(source, next.query_id, docId, grade),
                          onDoc: (docId) => openDocument(docId)}));
   card.append(list);
   card.append(button("skip", "active-skip", () => {
