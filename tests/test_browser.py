@@ -405,7 +405,14 @@ def test_web_app_judging(browser, runs, app):
     assert any(after[m] != before[m] for m in before)
     assert any("from" in t for t in texts(browser, "#table-leaderboard .delta.down, #table-leaderboard .delta.up"))
     assert "embedscope report" in browser.find_element("css selector", "#judged-banner .command").text
+    # 1400 px, four models, a change line under every value: the leaderboard fits its box, no sideways scroll
+    scroll, client = browser.execute_script("const b = document.querySelector('#leaderboard .table-box'); "
+                                            "return [b.scrollWidth, b.clientWidth]")
+    assert scroll <= client, f"the leaderboard scrolls sideways: {scroll} px wide in a {client} px box"
     shot(browser, "app-rescored-1400.png", browser.find_element("id", "leaderboard"))
+    press(browser, "3")  # grade 3 is not on this data's 0-2 scale: said, and nothing saved
+    assert "0 to 2" in browser.find_element("id", "status-message").text
+    assert len(read_judgments(run_dir / "judgments" / "qrels.tsv")[qid]) == 1
     # keys: j to the second hit, 2 grades it relevant
     press(browser, "jj2")
     wait_for(browser, lambda d: len(read_judgments(run_dir / "judgments" / "qrels.tsv").get(qid, {})) == 2)
@@ -432,3 +439,83 @@ def test_web_app_judging(browser, runs, app):
     browser.get(server.url.rsplit("/", 2)[0] + "/")  # without the token: 403, nothing rendered
     assert "forbidden" in browser.find_element("css selector", "body").text
     browser.get_log("browser")  # the 403 above is expected; clear it
+
+
+def test_web_app_judging_on_a_0_to_3_scale(browser, tmp_path):
+    """Data graded 0-3: four grade buttons, key 3 grades a hit highly relevant, and the mark follows the scale."""
+    from embedscope.judgments import read_judgments
+    from embedscope.webui import Explorer, WebApp, serve_in_thread
+
+    data, query_ids, _ = make_beir(tmp_path / "data")
+    qrels = data / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text().replace("\t2\n", "\t3\n"), encoding="utf-8")  # TREC's 0-3 scale
+    run_dir = embedscope_run(tmp_path, "--data", str(data), "-m", "bm25", "-m", "tokenlearn")
+    server, thread = serve_in_thread(WebApp(Explorer(run_dir), k=5))
+    try:
+        qid = query_ids[2]
+        open_page(browser, server.url + f"#q={qid}")
+        wait_for(browser, lambda d: d.find_elements("css selector", "#query li.hit"))
+        first = browser.find_element("css selector", "#query li.hit")
+        grades = [b.get_attribute("data-grade") for b in first.find_elements("css selector", ".judge button")]
+        assert grades == ["3", "2", "1", "0"]
+        assert "highly" in first.find_element("css selector", "button.judge-3").text
+        press(browser, "j3")
+        path = run_dir / "judgments" / "qrels.tsv"
+        wait_for(browser, lambda d: path.exists() and read_judgments(path).get(qid))
+        (judged, grade), = read_judgments(path)[qid].items()
+        assert grade == 3
+        wait_for(browser, lambda d: "With your 1 judgment" in d.find_element("id", "judged-banner").text)
+        hit = browser.find_element("css selector", f'#query li.hit[data-doc-id="{judged}"]')
+        assert "mark-relevant" in hit.get_attribute("class")
+        assert hit.find_element("css selector", "button.judge-3").get_attribute("aria-pressed") == "true"
+        press(browser, "b")  # blind judging shows the same scale and mark
+        wait_for(browser, lambda d: d.find_elements("css selector", "#query ol.blind li.hit"))
+        blind = browser.find_element("css selector", f'#query ol.blind li.hit[data-doc-id="{judged}"]')
+        assert "mark-relevant" in blind.get_attribute("class") and len(blind.find_elements("css selector", ".judge button")) == 4
+        assert "0-3 grade" in browser.find_element("id", "query").text
+        assert_clean(browser)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_task_report_tables(browser, tmp_path, width):
+    """A task run's report: the task's metrics with CIs in a sortable table, the model that cannot, the verdicts."""
+    import numpy as np
+
+    from test_tasks import vector_file, write_csv
+
+    rng = np.random.default_rng(1)
+    rows = [(f"left sentence {i}", f"right sentence {i}", round(float(rng.uniform(0, 5)), 2)) for i in range(60)]
+    path = write_csv(tmp_path / "sts.csv", rows)
+    gold, axis = {r[1]: r[2] for r in rows}, np.eye(16)[0] * 3
+    texts_ = [r[0] for r in rows] + [r[1] for r in rows]
+    signal = vector_file(tmp_path / "signal.parquet", texts_, signal=lambda t: axis * gold[t] / 5 if t in gold else axis)
+    noise = vector_file(tmp_path / "noise.parquet", texts_, seed=9)
+    result = CliRunner().invoke(cli, ["run", "--task", "sts", "--data", str(path), "-m", f"precomputed:{signal}?name=signal",
+                                      "-m", f"precomputed:{noise}?name=noise", "-m", "bm25", "-q",
+                                      "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.output.strip().splitlines()[-1].removeprefix("results in "))
+    assert CliRunner().invoke(cli, ["report", str(run_dir)], catch_exceptions=False).exit_code == 0
+    open_page(browser, (run_dir / "report.html").as_uri(), width)
+    for section in ("leaderboard", "significance"):
+        assert browser.execute_script(f"return !document.getElementById('{section}').hidden"), section
+    assert browser.execute_script("return document.getElementById('explorer').hidden")
+    models = lambda: texts(browser, "#table-leaderboard tbody td[data-key=model]")  # noqa: E731
+    assert models() == ["signal", "noise", "bm25"]  # best first; the model that cannot do STS last
+    click(browser, '#table-leaderboard th button[data-key="cosine_spearman"]')
+    click(browser, '#table-leaderboard th button[data-key="cosine_spearman"]')  # low to high
+    assert models()[:2] == ["noise", "signal"]
+    assert all(re.fullmatch(r"\[-?\d\.\d{3}, -?\d\.\d{3}\]", t)
+               for t in texts(browser, "#table-leaderboard td[data-key=cosine_spearman] .ci"))
+    assert "cannot do sts" in browser.find_element("css selector", "#table-leaderboard").text
+    assert texts(browser, "#table-significance td[data-key=verdict]") == ["signal better"]
+    assert "task: sts" in browser.find_element("id", "meta").text
+    assert_fits(browser, width)
+    assert_clean(browser)
+    if width == "desktop":
+        shot(browser, "report-task-1400.png")

@@ -483,13 +483,13 @@ function moveQuery(step) {
 
 function gradeFocused(grade) {
   const hits = hitItems();
-  if (!state.source.canJudge || state.focus < 0 || !hits[state.focus] || !state.page) {
-    setStatus(state.source.canJudge ? "move to a hit first (j / k)" : "the report is read-only: judge in `embedscope serve`");
+  const top = ((state.view.grades || [])[0] || DEFAULT_GRADES[0]).grade;
+  if (state.source.canJudge && grade !== null && grade > top) {
+    setStatus("grade " + grade + " is not on this data's scale: grades go from 0 to " + top, true);
     return;
   }
-  const top = (state.view.grades || DEFAULT_GRADES)[0].grade;
-  if (grade !== null && grade > top) {
-    setStatus("grade " + grade + " is not on this data's scale: grades go from 0 to " + top, true);
+  if (!state.source.canJudge || state.focus < 0 || !hits[state.focus] || !state.page) {
+    setStatus(state.source.canJudge ? "move to a hit first (j / k)" : "the report is read-only: judge in `embedscope serve`");
     return;
   }
   const hit = hits[state.focus];

@@ -194,7 +194,7 @@ class DataTable {
       const change = v - before;
       const moved = Math.abs(change) > 1e-12;
       const delta = el("span", "delta " + (change > 0 && moved ? "up" : change < 0 && moved ? "down" : "same"),
-                       moved ? formatValue("delta", change) + " from " + formatValue(c.kind, before) : "unchanged");
+                       moved ? formatValue("delta", change) + " from\u00a0" + formatValue(c.kind, before) : "unchanged");
       delta.title = "before your judgments: " + formatValue(c.kind, before);
       td.append(delta);
     }
