@@ -98,6 +98,46 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
+SPEED_SAMPLE = 32  # documents timed when a model's vectors all came from a cache that has no speed record
+
+
+def encoding_speed(model, dataset, run, context) -> dict:
+    """docs_per_second and where it comes from: this run's encoding; else, when every document vector came from
+    the cache, the speed recorded when they were encoded; else a small sample of documents encoded now (and
+    recorded). Nothing for models that encode nothing here (BM25, precomputed vectors, pipelines)."""
+    embedding = run.meta.get("embedding") or {}
+    emb = embedding.get("documents")
+    if not emb:
+        return {}
+    if emb["encoded"] and emb["encode_seconds"] > 0:
+        return {"docs_per_second": emb["encoded"] / emb["encode_seconds"], "speed_source": "encoding in this run"}
+    recorded = emb.get("recorded_speed")
+    if recorded:
+        when = f", {recorded['measured']}" if recorded.get("measured") else ""
+        return {"docs_per_second": recorded["texts_per_second"],
+                "speed_source": f"measured when its vectors were encoded ({recorded['texts']:,} documents{when}); "
+                                "this run read them from the cache"}
+    texts = [d.text for d in list(dataset.corpus.values())[:SPEED_SAMPLE]]
+    fingerprint = embedding.get("fingerprint")
+    if not texts or not fingerprint or not hasattr(model, "encode_documents"):
+        return {}
+    if getattr(model, "request_batch_size", None):  # an API bills every call: not called again just to time it
+        return {"speed_source": "not timed: its vectors came from the cache (an API model is not called again "
+                                "just to time it; embedscope bench --run-dir times it)"}
+    try:
+        model.encode_documents(texts[:2])  # warm-up: the first call pays for lazy loading
+        started = time.perf_counter()
+        model.encode_documents(texts)
+        seconds = time.perf_counter() - started
+    except EmbedscopeError as e:  # an API that refuses now: the run's numbers stand, the speed stays unknown
+        return {"speed_source": f"not timed: its vectors came from the cache and a sample could not be encoded ({e})"}
+    if seconds <= 0:
+        return {}
+    context.cache.record_speed(fingerprint, "document", len(texts), seconds)
+    return {"docs_per_second": len(texts) / seconds,
+            "speed_source": f"measured on a sample of {len(texts)} documents: its vectors came from the cache"}
+
+
 def compare(
     dataset: Dataset,
     models: list[str | dict],
@@ -137,9 +177,7 @@ def compare(
         info = flag_training_overlap(info, dataset.name, name, info.get("path"), spec_name)
         if run.meta.get("failures"):
             info["warnings"] = [*info.get("warnings", []), failure_note(run.meta["failures"])]
-        emb = run.meta.get("embedding", {}).get("documents")
-        if emb and emb["encoded"] and emb["encode_seconds"] > 0:
-            info["docs_per_second"] = emb["encoded"] / emb["encode_seconds"]
+        info |= encoding_speed(model, dataset, run, context)
         results.append(Result(name, spec, run, evaluation, info))
     # An EmbeddingCache given as cache_dir carries its bad-vector policy (embedscope.cache.vectors).
     bad_vectors = cache_dir.bad_vectors if isinstance(cache_dir, EmbeddingCache) else "stop"

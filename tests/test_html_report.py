@@ -364,3 +364,42 @@ def test_cluster_map_joins_the_report(xss_run, tmp_path):
     assert len(ids) == len(set(ids))  # map points and hits share one table of documents
     assert all(0 <= v <= 1000 for v in cmap["docs"]["x"] + cmap["docs"]["y"] + cmap["queries"]["x"])
     assert [view["queries"][i]["id"] for i in cmap["queries"]["q"]] == cmap["queries"]["id"]
+
+
+def test_models_read_from_the_cache_keep_their_speed_point_labelled(tmp_path):
+    """A second run finds every vector cached: the speed plot uses the speed the cache recorded when they were
+    encoded; with no record (an older cache), a sample of documents is timed (and recorded); each point says which.
+    With `embedscope recommend`'s latency.json the latency plot appears, its source named."""
+    data = str(make_xss_beir(tmp_path / "xss"))
+    first = embedscope_run(tmp_path, "--data", data, "-m", "tokenlearn", "-m", "bm25")
+    model = json.loads((first / "results.json").read_text())["models"][0]
+    assert model["info"]["speed_source"] == "encoding in this run" and model["info"]["docs_per_second"] > 0
+    (record,) = list((tmp_path / "cache").glob("*/speed.json"))
+    assert json.loads(record.read_text())["document"]["texts"] == 17  # every document encoded once
+    second = embedscope_run(tmp_path, "--data", data, "-m", "tokenlearn", "-m", "bm25")  # same cache
+    assert second != first
+    cached = json.loads((second / "results.json").read_text())["models"][0]
+    assert cached["run"]["embedding"]["documents"]["encoded"] == 0
+    assert cached["info"]["speed_source"].startswith("measured when its vectors were encoded (17 documents")
+    assert cached["info"]["docs_per_second"] == pytest.approx(model["info"]["docs_per_second"])
+    view = embedded_view(write_report(second, tmp_path / "second.html"))
+    (speed,) = [p for p in view["tradeoffs"] if p["id"] == "speed"]
+    notes = {p["model"]: p["note"] for p in speed["points"]}
+    assert set(notes) == {cached["name"], "bm25"} and not speed["missing"]
+    assert notes[cached["name"]].startswith("measured when its vectors were encoded")
+    assert notes["bm25"] == "index build in this run"
+
+    record.unlink()  # a cache from before speed records: a sample is timed now, and recorded for next time
+    third = embedscope_run(tmp_path, "--data", data, "-m", "tokenlearn")
+    sampled = json.loads((third / "results.json").read_text())["models"][0]
+    assert sampled["info"]["speed_source"] == "measured on a sample of 17 documents: its vectors came from the cache"
+    assert sampled["info"]["docs_per_second"] > 0 and json.loads(record.read_text())["document"]["texts"] == 17
+
+    result = CliRunner().invoke(cli, ["recommend", str(second), "--latency-queries", "3", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    view = embedded_view(write_report(second, tmp_path / "with-latency.html"))
+    (latency,) = [p for p in view["tradeoffs"] if p["id"] == "latency"]
+    assert {p["model"] for p in latency["points"]} == {cached["name"], "bm25"}
+    assert all(p["note"] == "measured by embedscope recommend (latency.json)" for p in latency["points"])
+    assert not [p for p in view["tradeoffs"] if p["id"] == "cost"]  # no perf.json: no cost plot, no guess

@@ -243,9 +243,50 @@ class EmbeddingCache:
             matrix = np.stack([have[k] if k in have else nan for k in keys])
         stats = {"texts": len(keys), "cached": cached, "encoded": len(missing), "encode_seconds": encode_seconds,
                  "write_seconds": writes.seconds, "write_wait_seconds": writes.waited}
+        if missing and encode_seconds > 0:
+            self.record_speed(fingerprint, role, len(missing), encode_seconds)
+        elif not missing and (recorded := self.recorded_speed(fingerprint, role)):
+            stats["recorded_speed"] = recorded  # every text was cached: the speed measured when they were encoded
         if faults:
             stats["faults"] = {i: faults[k] for i, k in enumerate(keys) if k in faults}
         return matrix, stats
+
+    def record_speed(self, fingerprint: str, role: str, texts: int, seconds: float) -> None:
+        """Add an encoding's texts and seconds to the model's speed record (speed.json beside its shards), so a
+        later run that finds every vector cached can still say how fast the model encodes. Best effort: a
+        record that cannot be written is only logged."""
+        path = self.root / fingerprint / "speed.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.root / fingerprint / ".speed.lock")):
+                record = self._speed_record(path)
+                entry = record.get(role) or {"texts": 0, "seconds": 0.0}
+                record[role] = {"texts": int(entry["texts"]) + int(texts), "seconds": float(entry["seconds"]) + seconds,
+                                "measured": time.strftime("%Y-%m-%d", time.gmtime())}
+                tmp = path.with_name(f".speed.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+                os.replace(tmp, path)
+        except OSError as e:
+            log.warning(f"cache: could not record the encoding speed in {path}: {e.strerror or e}")
+
+    def recorded_speed(self, fingerprint: str, role: str) -> dict | None:
+        """{"texts_per_second", "texts", "measured"} from the model's speed record, or None."""
+        entry = self._speed_record(self.root / fingerprint / "speed.json").get(role)
+        try:
+            texts, seconds = int(entry["texts"]), float(entry["seconds"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        if texts <= 0 or not seconds > 0:
+            return None
+        return {"texts_per_second": texts / seconds, "texts": texts, "measured": entry.get("measured")}
+
+    @staticmethod
+    def _speed_record(path: Path) -> dict:
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def _encode_missing(self, todo: list[tuple[str, int]], texts: Sequence[str], encode: Callable,
                         save: Callable[[list, np.ndarray, float], None]) -> None:

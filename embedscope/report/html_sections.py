@@ -74,6 +74,11 @@ def read_perf(run_dir: Path) -> dict | None:
     return read_json(Path(run_dir) / "perf.json")
 
 
+def read_latency(run_dir: Path) -> dict | None:
+    """latency.json: the single-query latency `embedscope recommend RUN_DIR` measured, per model."""
+    return read_json(Path(run_dir) / "latency.json")
+
+
 def confidence_interval(results: Results, model: str, metric: str) -> list[float] | None:
     found = results.interval(model, metric)
     return list(found) if found else None
@@ -84,11 +89,16 @@ def model_speed(model: ModelResult, documents, perf_model: dict | None) -> tuple
     speed = finite(((perf_model or {}).get("speed") or {}).get("docs_per_second"))
     if speed:
         return speed, "embedscope bench"
-    if finite(model.info.docs_per_second):
-        return model.info.docs_per_second, "encoding in this run"
+    if finite(model.info.docs_per_second):  # this run's encoding, the cache's record of it, or a sample
+        return model.info.docs_per_second, model.info.get("speed_source") or "encoding in this run"
     seconds = finite(model.run.index_seconds)
     if model.run.kind == "lexical" and seconds and finite(documents):
         return documents / seconds, "index build in this run"
+    if model.run.kind == "precomputed":
+        return None, ("not timed: its vectors were computed elsewhere; the latency plot shows its single-query "
+                      "latency once `embedscope recommend` has measured it")
+    if model.info.get("speed_source"):
+        return None, model.info.get("speed_source")
     embedded = (model.run.get("embedding") or {}).get("documents") or {}
     if embedded and not embedded.get("encoded"):
         return None, "not timed: its vectors came from the cache; embedscope bench --run-dir times it"
@@ -350,16 +360,17 @@ def perf_tables(perf: dict | None) -> list[dict]:
     return [t for t in (speed_table(perf), footprint_table(perf), cost_table(perf)) if t]
 
 
-def advice(results: Results, perf: dict | None) -> dict | None:
-    """embedscope.recommend without constraints: the Pareto front and the best model, with reasons."""
-    if not perf or not results.metrics:
+def advice(results: Results, perf: dict | None, latency: dict | None = None) -> dict | None:
+    """embedscope.recommend without constraints: the Pareto front and the best model, with reasons.
+    latency: latency.json (single-query latency `embedscope recommend` measured), which wins over perf.json's."""
+    if not (perf or latency) or not results.metrics:
         return None
     try:
         from embedscope.recommend import candidates_from, recommend
     except ImportError:
         return None
     try:
-        candidates, metric, scale = candidates_from(results, perf)
+        candidates, metric, scale = candidates_from(results, perf, latency=latency)
         found = recommend(candidates)
     except (KeyError, TypeError, ValueError):
         return None  # a perf.json from another version: no recommendation rather than a wrong one
@@ -387,14 +398,16 @@ def recommendation(results: Results, perf: dict | None) -> dict | None:
                     "applies yours."}
 
 
-def tradeoffs(results: Results, perf: dict | None, rows: list[dict] | None = None) -> list[dict]:
-    """Scatter plots of the main metric against speed, latency and cost; every model is a point or says why not."""
+def tradeoffs(results: Results, perf: dict | None, rows: list[dict] | None = None,
+              latency: dict | None = None) -> list[dict]:
+    """Scatter plots of the main metric against speed, latency and cost; every model is a point or says why not,
+    and each point says where its x comes from."""
     main = results.main_metric
     rows = rows if rows is not None else model_rows(results, perf)
     if not main or not rows:
         return []
 
-    def plot(plot_id, title, x_label, x_kind, log_x, x_of, why_missing):
+    def plot(plot_id, title, x_label, x_kind, log_x, x_of, why_missing, source=lambda r: ""):
         points, missing = [], []
         for r in rows:
             x, y = x_of(r), r.get(main)
@@ -403,19 +416,23 @@ def tradeoffs(results: Results, perf: dict | None, rows: list[dict] | None = Non
             elif x is None:
                 missing.append({"model": r["model"], "why": why_missing(r)})
             else:
-                points.append({"model": r["model"], "x": x, "y": y, "ci": r.get("ci:" + main),
-                               "note": r.get("speed_source") if plot_id == "speed" else ""})
+                points.append({"model": r["model"], "x": x, "y": y, "ci": r.get("ci:" + main), "note": source(r)})
         return {"id": plot_id, "title": title, "x_label": x_label, "x_kind": x_kind, "y_label": main, "log_x": log_x,
                 "points": points, "missing": missing} if points else None
 
-    found = advice(results, perf)
+    found = advice(results, perf, latency)
     by_name = {m["name"]: m for m in (found or {}).get("models", [])}
+    timed = {name for name, entry in (latency or {}).items() if isinstance(entry, dict) and entry.get("query_latency_ms")}
     plots = [plot("speed", f"{main} vs encoding speed", "documents per second (log scale)", "rate", True,
-                  lambda r: r.get("docs_per_second"), lambda r: r.get("speed_source") or "not timed")]
+                  lambda r: r.get("docs_per_second"), lambda r: r.get("speed_source") or "not timed",
+                  lambda r: r.get("speed_source") or "")]
     if by_name:
         plots.append(plot("latency", f"{main} vs query latency", "single-query latency p95, ms (log scale)", "ms", True,
                           lambda r: finite((by_name.get(r["model"]) or {}).get("latency_ms")),
-                          lambda r: "latency not measured: run embedscope bench --run-dir"))
+                          lambda r: "latency not measured: run embedscope recommend RUN_DIR (or bench --run-dir)",
+                          lambda r: ("measured by embedscope recommend (latency.json)" if r["model"] in timed else
+                                     "measured by embedscope bench (perf.json)")))
+    if by_name and perf:
         plots.append(plot("cost", f"{main} vs cost", f"cost to embed {found['scale']:,} texts, $ (cheapest way)", "usd", False,
                           lambda r: finite((by_name.get(r["model"]) or {}).get("cost_usd")),
                           lambda r: "no cost known: not benchmarked, not in the price table"))

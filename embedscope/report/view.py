@@ -102,7 +102,7 @@ def scores_view(explorer: Explorer, *, k: int, rescored: dict | None = None, per
         "leaderboard": sections.leaderboard(now, perf, before),
         "significance": sections.significance(now, results.significance if rescored else None),
         "win_tie_loss": sections.win_tie_loss(now),
-        "tradeoffs": sections.tradeoffs(now, perf, models),
+        "tradeoffs": sections.tradeoffs(now, perf, models, sections.read_latency(explorer.run_dir)),
         "queries": [{key: r[key] for key in ("id", "text", "spread", "relevant", "judged", "pool", "graded")}
                     for r in rows],
         "per_query": values,

@@ -146,6 +146,11 @@ function drawScatter(container, plot, models, hidden) {
     legend.append(item);
   }
   container.append(legend);
+  // where each x comes from, in view (not only on hover): a cached model's speed was measured another time
+  const sources = points.filter((p) => p.note);
+  if (sources.length && sources.some((p) => p.note !== sources[0].note || p.note !== "encoding in this run")) {
+    container.append(el("p", "note sources", "x from: " + sources.map((p) => p.model + " — " + p.note).join("; ") + "."));
+  }
   const missing = plot.missing.filter((m) => !hidden.has(m.model));
   if (missing.length) {
     container.append(el("p", "note missing", "Not on this plot: " + missing.map((m) => m.model + " (" + m.why + ")").join("; ") + "."));
