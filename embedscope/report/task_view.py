@@ -81,7 +81,7 @@ def leaderboard(results: Results, perf: dict | None) -> dict | None:
                                 hidden=all(not r["reason"] for r in rows))]
     has_ci = any(k.startswith("ci:") for r in rows for k in r)
     note = ("Best value per metric in bold." +
-            (f" Brackets: 95% confidence interval (bootstrap over {unit})." if has_ci else ""))
+            (f" Brackets: 95% confidence interval, resampling {unit}." if has_ci else ""))
     return sections.table("leaderboard", "Leaderboard", columns, rows, note)
 
 
