@@ -70,28 +70,40 @@ def test_faiss_flat_matches_raw_index_flat_ip(static_vectors):
 
 
 def test_spec_parsing_and_errors():
-    assert parse_spec("IVF256,PQ16,nprobe=16") == ("IVF256,PQ16", {"nprobe": "16"})
-    assert parse_spec("HNSW32,efSearch=64,efConstruction=80") == ("HNSW32", {"efSearch": "64", "efConstruction": "80"})
+    assert parse_spec("IVF256,PQ16?nprobe=16") == ("IVF256,PQ16", {"nprobe": "16"})
+    assert parse_spec("HNSW32?efSearch=64&efConstruction=80") == ("HNSW32", {"efSearch": "64", "efConstruction": "80"})
     assert isinstance(build_index("faiss:SQ8"), FaissIndex)
-    assert isinstance(build_index("faiss:BinaryFlat,rescore=4"), BinaryIndex)
+    assert isinstance(build_index("faiss:BinaryFlat?rescore=4"), BinaryIndex)
+    assert build_index("faiss:HNSW32?efSearch=64").spec == "faiss:HNSW32?efSearch=64"
     with pytest.raises(ValueError, match="unknown parameter 'efsearch'"):
-        build_index("faiss:HNSW32,efsearch=64")
+        build_index("faiss:HNSW32?efsearch=64")
     with pytest.raises(ValueError, match="names no index"):
-        build_index("faiss:nprobe=4")
+        build_index("faiss:?nprobe=4")
     with pytest.raises(ValueError, match="Bogus"):
         build_index("faiss:Bogus").add(np.ones((10, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="nprobe must be a whole number"):
-        build_index("faiss:IVF4,Flat,nprobe=x").add(np.ones((300, 8), dtype=np.float32))
+        build_index("faiss:IVF4,Flat?nprobe=x").add(np.ones((300, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="cannot be trained on 50 vectors"):
         build_index("faiss:IVF256,Flat").add(np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32))
     with pytest.raises(ValueError, match="rescoring|rescore"):
-        build_index("faiss:BinaryFlat,rescore_with=float")
+        build_index("faiss:BinaryFlat?rescore_with=float")
+
+
+def test_the_old_comma_spelling_is_read_with_one_warning(caplog):
+    from embedscope import specs
+
+    specs._warned.clear()
+    with caplog.at_level("WARNING", logger="embedscope.specs"):
+        assert parse_spec("IVF256,PQ16,nprobe=16") == ("IVF256,PQ16", {"nprobe": "16"})
+        assert parse_spec("IVF256,PQ16,nprobe=16") == ("IVF256,PQ16", {"nprobe": "16"})
+        assert build_index("faiss:HNSW32,efSearch=64").spec == "faiss:HNSW32?efSearch=64"
+    assert caplog.text.count("faiss:IVF256,PQ16?nprobe=16") == 1 and "faiss:HNSW32?efSearch=64" in caplog.text
 
 
 def test_hnsw_large_ef_search_reaches_exact_recall(vectors):
     docs, queries = vectors
     _, want = exact_top(docs, queries, 10, "cosine")
-    low, high = build_index("faiss:HNSW16,efSearch=10", "cosine"), build_index("faiss:HNSW16,efSearch=512", "cosine")
+    low, high = build_index("faiss:HNSW16?efSearch=10", "cosine"), build_index("faiss:HNSW16?efSearch=512", "cosine")
     for index in (low, high):
         index.add(docs)
     recall_low = recall_vs_exact(low.search(queries, 10)[1], want, 10).mean()
@@ -103,7 +115,7 @@ def test_hnsw_large_ef_search_reaches_exact_recall(vectors):
 def test_ivf_probing_every_list_is_exact_and_fewer_lists_is_not(vectors):
     docs, queries = vectors
     _, want = exact_top(docs, queries, 10, "dot")
-    index = build_index("faiss:IVF32,Flat,nprobe=1", "dot")
+    index = build_index("faiss:IVF32,Flat?nprobe=1", "dot")
     index.add(docs)
     one = recall_vs_exact(index.search(queries, 10)[1], want, 10).mean()
     index.set_search_params(nprobe=32)  # no rebuild: the sweep walks nprobe this way
@@ -114,7 +126,7 @@ def test_ivf_probing_every_list_is_exact_and_fewer_lists_is_not(vectors):
 
 def test_ivf_pq_codes_are_m_bytes_and_memory_shrinks(vectors):
     docs, queries = vectors
-    flat, pq = build_index("faiss:Flat", "cosine"), build_index("faiss:IVF16,PQ8,nprobe=16", "cosine")
+    flat, pq = build_index("faiss:Flat", "cosine"), build_index("faiss:IVF16,PQ8?nprobe=16", "cosine")
     for index in (flat, pq):
         index.add(docs)
     assert flat.code_size == 4 * docs.shape[1]
@@ -126,11 +138,11 @@ def test_ivf_pq_codes_are_m_bytes_and_memory_shrinks(vectors):
 
 def test_small_training_sets_warn_once_instead_of_once_per_sub_quantizer(vectors, capfd, caplog):
     docs, _ = vectors  # 3,000 vectors: IVF128 asks for 4,992 and PQ's 256 centroids for 9,984
-    build_index("faiss:IVF128,PQ12,nprobe=8", "cosine").add(docs)
+    build_index("faiss:IVF128,PQ12?nprobe=8", "cosine").add(docs)
     err = capfd.readouterr().err
     assert "WARNING clustering" not in err  # FAISS's own line, once per sub-quantizer: 12 here
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert sum("faiss:IVF128,PQ12,nprobe=8 trained on 3,000 vectors" in w for w in warned) == 1
+    assert sum("faiss:IVF128,PQ12?nprobe=8 trained on 3,000 vectors" in w for w in warned) == 1
     assert "IVF needs 4,992 for 128 centroids" in warned[0] and "PQ needs 9,984 for 256 centroids" in warned[0]
     caplog.clear()
     build_index("faiss:IVF16,Flat", "cosine").add(docs)  # 39 x 16 = 624 vectors are enough: no warning
@@ -164,8 +176,8 @@ def test_binary_hamming_matches_numpy_reference(static_vectors):
 def test_binary_rescoring_scores_float_query_against_bits_or_originals(static_vectors):
     docs, queries = static_vectors
     sign = np.where(docs > 0, 1.0, -1.0).astype(np.float32)
-    binary = build_index("faiss:BinaryFlat,rescore=4", "dot")
-    floats = build_index("faiss:BinaryFlat,rescore=4,rescore_with=float", "dot")
+    binary = build_index("faiss:BinaryFlat?rescore=4", "dot")
+    floats = build_index("faiss:BinaryFlat?rescore=4&rescore_with=float", "dot")
     for index in (binary, floats):
         index.add(docs)
     s_bin, i_bin = binary.search(queries, 10)
@@ -183,7 +195,7 @@ def test_binary_rescoring_scores_float_query_against_bits_or_originals(static_ve
 
 def test_fewer_docs_than_k_pads_with_minus_one():
     docs = np.random.default_rng(1).normal(size=(5, 16)).astype(np.float32)
-    for spec in ("faiss:Flat", "faiss:HNSW8", "faiss:BinaryFlat,rescore=2"):
+    for spec in ("faiss:Flat", "faiss:HNSW8", "faiss:BinaryFlat?rescore=2"):
         index = build_index(spec, "cosine")
         index.add(docs)
         scores, positions = index.search(docs[:2], 8)
@@ -197,8 +209,8 @@ def test_dense_retriever_runs_through_a_faiss_index(small_set, static_model, ses
     from embedscope.runs.dense import DenseRetriever
 
     exact = DenseRetriever(static_model, session_cache, index="exact").retrieve(small_set, 10)
-    hnsw = DenseRetriever(static_model, session_cache, index="faiss:HNSW32,efSearch=128").retrieve(small_set, 10)
-    assert hnsw.meta["index"].startswith("faiss:HNSW32,efSearch=128")
+    hnsw = DenseRetriever(static_model, session_cache, index="faiss:HNSW32?efSearch=128").retrieve(small_set, 10)
+    assert hnsw.meta["index"].startswith("faiss:HNSW32?efSearch=128")
     a = evaluate(small_set.qrels, exact, ["ndcg@10"]).mean["ndcg@10"]
     b = evaluate(small_set.qrels, hnsw, ["ndcg@10"]).mean["ndcg@10"]
     assert b == pytest.approx(a, abs=0.01)

@@ -199,7 +199,7 @@ def test_streaming_run_encodes_what_is_missing_and_chunks(scifact, static_model,
 
     dataset = scifact.subset(n_queries=40, n_docs=600, seed=1)
     cache = EmbeddingCache(tmp_path, shard_size=128)
-    first = DenseRetriever(static_model, cache, index="streaming:IVF8,Flat,nprobe=8", chunk_tokens=64)
+    first = DenseRetriever(static_model, cache, index="streaming:IVF8,Flat?nprobe=8", chunk_tokens=64)
     run = first.retrieve(dataset, 10)
     assert run.meta["embedding"]["documents"]["encoded"] > len(dataset.corpus)  # chunks, all new
     assert "IVF8,Flat,nprobe=8" in run.meta["index"]
@@ -218,8 +218,8 @@ def test_streaming_spec_errors():
     from embedscope.index.streaming import streaming_index
 
     with pytest.raises(ValueError, match="unknown parameter 'efSearch=8'"):
-        streaming_index("streaming:IVF8,Flat,efSearch=8", "cosine", lambda: iter(()), DocumentKeys([]))
+        streaming_index("streaming:IVF8,Flat?efSearch=8", "cosine", lambda: iter(()), DocumentKeys([]))
     with pytest.raises(ValueError, match="nprobe must be a whole number"):
-        streaming_index("streaming:IVF8,Flat,nprobe=many", "cosine", lambda: iter(()), DocumentKeys([]))
+        streaming_index("streaming:IVF8,Flat?nprobe=many", "cosine", lambda: iter(()), DocumentKeys([]))
     with pytest.raises(ValueError, match="straight from the embedding cache"):
         build_index("streaming", "cosine")

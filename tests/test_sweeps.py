@@ -106,7 +106,7 @@ def test_default_options_keep_only_dims_below_the_model():
     assert {"float16", "int8", "binary", "binary+rescore", "binary+rescore-float"} <= set(names)
     assert [n for n in names if n.startswith("dim")] == ["dim256", "dim128", "dim64"]
     assert parse_option("dim256+int8").index_spec == "faiss:SQ8" and parse_option("dim256+int8").dim == 256
-    assert parse_option("binary+rescore", 3).index_spec == "faiss:BinaryFlat,rescore=3"
+    assert parse_option("binary+rescore", 3).index_spec == "faiss:BinaryFlat?rescore=3"
     with pytest.raises(ValueError, match="'int4'"):
         parse_option("int4")
     with pytest.raises(ValueError, match="binary only"):
@@ -115,10 +115,10 @@ def test_default_options_keep_only_dims_below_the_model():
 
 def test_grid_is_sized_to_the_corpus():
     specs = grid("default", 5183, 384)
-    assert "faiss:Flat" in specs and "faiss:HNSW32,efSearch=256" in specs
+    assert "faiss:Flat" in specs and "faiss:HNSW32?efSearch=256" in specs
     # 5,183 docs: 128 lists (>= 39 training vectors each), PQ48 = 8 dims per byte for 384 dims.
-    assert [s for s in specs if s.startswith("faiss:IVF128,Flat")][-1] == "faiss:IVF128,Flat,nprobe=64"
-    assert "faiss:IVF128,PQ48,nprobe=1" in specs
+    assert [s for s in specs if s.startswith("faiss:IVF128,Flat")][-1] == "faiss:IVF128,Flat?nprobe=64"
+    assert "faiss:IVF128,PQ48?nprobe=1" in specs
     assert not any("PQ" in s for s in grid("quick", 200, 64))  # too few vectors to train 256-entry codebooks
     with pytest.raises(ValueError, match="--grid"):
         grid("huge", 100, 8)
@@ -126,22 +126,22 @@ def test_grid_is_sized_to_the_corpus():
 
 def test_ann_sweep_points(scifact_small, static_vectors):
     docs, queries = static_vectors
-    specs = ["faiss:Flat", "faiss:HNSW32,efSearch=8", "faiss:HNSW32,efSearch=400",
-             "faiss:IVF16,Flat,nprobe=1", "faiss:IVF16,Flat,nprobe=16"]
+    specs = ["faiss:Flat", "faiss:HNSW32?efSearch=8", "faiss:HNSW32?efSearch=400",
+             "faiss:IVF16,Flat?nprobe=1", "faiss:IVF16,Flat?nprobe=16"]
     sweep = ann_sweep(scifact_small, docs, queries, model="static", specs=specs, min_seconds=0.01)
     by = {r["spec"]: r for r in sweep.rows}
     assert list(by) == specs
     assert by["faiss:Flat"]["recall@10"] == pytest.approx(1.0, abs=0.005)
-    assert by["faiss:HNSW32,efSearch=400"]["recall@10"] >= 0.99
-    assert by["faiss:IVF16,Flat,nprobe=16"]["recall@10"] == pytest.approx(1.0, abs=0.005)
-    assert by["faiss:IVF16,Flat,nprobe=1"]["recall@10"] < by["faiss:IVF16,Flat,nprobe=16"]["recall@10"]
+    assert by["faiss:HNSW32?efSearch=400"]["recall@10"] >= 0.99
+    assert by["faiss:IVF16,Flat?nprobe=16"]["recall@10"] == pytest.approx(1.0, abs=0.005)
+    assert by["faiss:IVF16,Flat?nprobe=1"]["recall@10"] < by["faiss:IVF16,Flat?nprobe=16"]["recall@10"]
     # One build per index: the search-time parameters share it.
-    assert by["faiss:HNSW32,efSearch=8"]["build_seconds"] == by["faiss:HNSW32,efSearch=400"]["build_seconds"]
+    assert by["faiss:HNSW32?efSearch=8"]["build_seconds"] == by["faiss:HNSW32?efSearch=400"]["build_seconds"]
     exact_ndcg = by["faiss:Flat"]["metrics"]["ndcg@10"]
-    assert by["faiss:HNSW32,efSearch=400"]["metrics"]["ndcg@10"] == pytest.approx(exact_ndcg, abs=0.005)
+    assert by["faiss:HNSW32?efSearch=400"]["metrics"]["ndcg@10"] == pytest.approx(exact_ndcg, abs=0.005)
     for r in sweep.rows:
         assert r["qps_batch"] > 0 and r["qps_single"] > 0 and r["index_bytes"] > 0
-    assert by["faiss:HNSW32,efSearch=8"]["index_bytes"] > by["faiss:Flat"]["index_bytes"]  # graph links cost memory
+    assert by["faiss:HNSW32?efSearch=8"]["index_bytes"] > by["faiss:Flat"]["index_bytes"]  # graph links cost memory
 
 
 def result_dir(output: str):

@@ -204,7 +204,7 @@ def test_evaluate_backend_through_registry(backend, vectors, metadata, request, 
         monkeypatch.setenv("EMBEDSCOPE_PG_DSN", f"host={server.host} port={server.port} user=postgres dbname=postgres")
     if backend == "redis":
         server = request.getfixturevalue("redis_server")
-        spec = f"redis:{server.host}:{server.port}"
+        spec = f"redis?host={server.host}&port={server.port}"
     exact = evaluate_backend(dataset, docs, queries, "exact", "cosine", 10)
     result = evaluate_backend(dataset, docs, queries, spec, "cosine", 10, metadata=metadata)
     assert result["recall@10_vs_exact"] >= 0.9, result
@@ -252,8 +252,10 @@ def test_specs_and_errors():
     index = build_index("lancedb", "l2")
     assert index.name == "lancedb-flat-l2"
     index.close()
-    with pytest.raises(ValueError, match="milvus:HOST:PORT"):
+    with pytest.raises(ValueError, match=r"needs its address, e.g. milvus:HNSW\?host=127.0.0.1&port=19530"):
         build_index("milvus", "cosine")
+    with pytest.raises(ValueError, match="takes its address as options"):
+        build_index("milvus:localhost:http", "cosine")
     with pytest.raises(ValueError, match="index type"):
         build_index("qdrant:ivf", "cosine")
     with pytest.raises(ValueError, match="similarity must be one of cosine, dot, l2"):
@@ -323,7 +325,7 @@ MILVUS_SCRIPT = textwrap.dedent("""
     with tempfile.TemporaryDirectory() as tmp, start_milvus(tmp) as server:
         out = {}
         for kind in ("FLAT", "HNSW"):
-            r = evaluate_backend(ds, docs, queries, f"milvus:{server.host}:{server.port}:{kind}", "l2", 10)
+            r = evaluate_backend(ds, docs, queries, f"milvus:{kind}?host={server.host}&port={server.port}", "l2", 10)
             r.pop("run")
             out[kind] = r
         pid = server.pid

@@ -2,14 +2,14 @@
 
     faiss:Flat                      exact, float32
     faiss:SQfp16 / faiss:SQ8        float16 / int8 scalar quantization (per-dimension min/max trained on the corpus)
-    faiss:HNSW32,efSearch=64        HNSW graph, M=32 (efConstruction=... sets the build-time beam)
-    faiss:IVF256,Flat,nprobe=16     inverted lists, 256 centroids, 16 probed per query
-    faiss:IVF256,PQ16,nprobe=16     inverted lists over 16-byte product-quantized codes
+    faiss:HNSW32?efSearch=64        HNSW graph, M=32 (efConstruction=... sets the build-time beam)
+    faiss:IVF256,Flat?nprobe=16     inverted lists, 256 centroids, 16 probed per query
+    faiss:IVF256,PQ16?nprobe=16     inverted lists over 16-byte product-quantized codes
     faiss:BinaryFlat                sign bits, Hamming search (BinaryHNSW32, BinaryIVF256 likewise)
-    faiss:BinaryFlat,rescore=4      ... top-4k by Hamming, rescored with the float query (see BinaryIndex)
+    faiss:BinaryFlat?rescore=4      ... top-4k by Hamming, rescored with the float query (see BinaryIndex)
 
-Tokens with '=' are parameters; the others, joined by commas, are the factory string given to
-`faiss.index_factory`. Cosine = normalize + inner product; dot = inner product; l2 = squared L2 distance,
+The one spec grammar (embedscope.specs): the target is the factory string given to `faiss.index_factory`, the
+options after '?' are parameters. Cosine = normalize + inner product; dot = inner product; l2 = squared L2 distance,
 returned negated so that higher is better for every similarity, as ExactIndex does.
 """
 
@@ -38,22 +38,22 @@ def _faiss():
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """'HNSW32,efSearch=64' -> ('HNSW32', {'efSearch': '64'})."""
-    factory, params = [], {}
-    for token in (t.strip() for t in spec.split(",")):
-        if not token:
-            continue
-        if "=" in token:
-            key, _, value = token.partition("=")
-            if key not in SEARCH_PARAMS + BUILD_PARAMS + BINARY_PARAMS:
-                known = ", ".join(SEARCH_PARAMS + BUILD_PARAMS + BINARY_PARAMS)
-                raise ValueError(f"index spec 'faiss:{spec}': unknown parameter '{key}' (known: {known})")
-            params[key] = value
-        else:
-            factory.append(token)
+    """'HNSW32?efSearch=64' -> ('HNSW32', {'efSearch': '64'}): the FAISS factory string and the parameters, in the
+    one spec grammar (embedscope.specs; the older 'HNSW32,efSearch=64' is read with a warning)."""
+    from embedscope.specs import index_spec
+
+    parsed = index_spec(f"faiss:{spec}")
+    return _checked(parsed.target, parsed.options, f"faiss:{spec}")
+
+
+def _checked(factory: str | None, params: dict, spec: str) -> tuple[str, dict[str, str]]:
+    known = SEARCH_PARAMS + BUILD_PARAMS + BINARY_PARAMS
+    for key in params:
+        if key not in known:
+            raise ValueError(f"index spec '{spec}': unknown parameter '{key}' (known: {', '.join(known)})")
     if not factory:
-        raise ValueError(f"index spec 'faiss:{spec}' names no index, e.g. faiss:HNSW32 or faiss:IVF256,Flat")
-    return ",".join(factory), params
+        raise ValueError(f"index spec '{spec}' names no index, e.g. faiss:HNSW32 or faiss:IVF256,Flat")
+    return factory, dict(params)
 
 
 def _int_param(spec: str, key: str, value) -> int:
@@ -117,7 +117,8 @@ class _SpecNamed:
 
     @property
     def spec(self) -> str:
-        return "faiss:" + ",".join([self.factory] + [f"{k}={v}" for k, v in self.params.items()])
+        return "faiss:" + self.factory + ("?" + "&".join(f"{k}={v}" for k, v in self.params.items())
+                                          if self.params else "")
 
     @property
     def name(self) -> str:
@@ -324,9 +325,9 @@ class BinaryIndex(_SpecNamed):
         return int(self.index.ntotal) if self.index is not None else 0
 
 
-def faiss_index(spec: str, similarity: str = "cosine"):
-    """The index for 'faiss:...' (spec given without the prefix, as the registry passes it)."""
-    factory, params = parse_spec(spec)
+def faiss_index(spec, similarity: str = "cosine"):
+    """The index for a parsed 'faiss:FACTORY?PARAMS' spec (or its text without the prefix)."""
+    factory, params = parse_spec(spec) if isinstance(spec, str) else _checked(spec.target, spec.options, str(spec))
     if factory.startswith("Binary"):
         return BinaryIndex(factory, similarity, params)
     return FaissIndex(factory, similarity, params)

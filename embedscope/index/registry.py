@@ -1,4 +1,7 @@
-"""Index specs beyond 'exact' register here from their own modules (faiss, vector databases)."""
+"""Index specs beyond 'exact' register here from their own modules (faiss, vector databases).
+
+A spec is read once, here, in the one spec grammar (embedscope.specs): each builder gets its parsed `Spec`
+(kind, target, options) and the similarity."""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ def register(prefix: str):
 
 
 def build(spec: str, similarity: str):
-    prefix, _, rest = spec.partition(":")
+    from embedscope.specs import index_spec
+
+    parsed = index_spec(spec)
+    prefix = parsed.kind
     if prefix not in _BUILDERS:
         for module in _MODULES:
             try:
@@ -27,4 +33,4 @@ def build(spec: str, similarity: str):
                 pass
     if prefix not in _BUILDERS:
         raise ValueError(f"unknown index spec '{spec}'; known: exact, {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[prefix](rest, similarity)
+    return _BUILDERS[prefix](parsed, similarity)

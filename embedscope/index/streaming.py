@@ -186,22 +186,19 @@ class StreamingIVFIndex:
 
 
 def streaming_index(spec: str, similarity: str, shards: Shards, documents: DocumentKeys):
-    """The searcher an index spec names: `streaming` (exact) or `streaming:IVF1024,SQ8,nprobe=64` (an IVF
-    index built shard by shard; nprobe 16 unless given)."""
-    prefix, _, rest = spec.partition(":")
-    if prefix != "streaming":
+    """The searcher an index spec names: `streaming` (exact) or `streaming:IVF1024,SQ8?nprobe=64` (an IVF
+    index built shard by shard; nprobe 16 unless given). The one spec grammar: embedscope.specs."""
+    from embedscope.specs import index_spec
+
+    parsed = index_spec(spec)
+    if parsed.kind != "streaming":
         raise ValueError(f"'{spec}' is not a streaming index spec (streaming or streaming:IVF...)")
-    if not rest:
+    for key, value in parsed.options.items():
+        if key != "nprobe":
+            raise ValueError(f"index spec '{spec}': unknown parameter '{key}={value}' (streaming IVF takes nprobe=N)")
+    nprobe = parsed.options.get("nprobe", "16")
+    if not nprobe.isdigit() or int(nprobe) < 1:
+        raise ValueError(f"index spec '{spec}': nprobe must be a whole number of at least 1")
+    if not parsed.target:
         return StreamingExactSearch(shards, documents, similarity)
-    factory, nprobe = [], 16
-    for token in filter(None, rest.split(",")):
-        key, _, value = token.partition("=")
-        if key == "nprobe":
-            if not value.isdigit() or int(value) < 1:
-                raise ValueError(f"index spec '{spec}': nprobe must be a whole number of at least 1")
-            nprobe = int(value)
-        elif "=" in token:
-            raise ValueError(f"index spec '{spec}': unknown parameter '{token}' (streaming IVF takes nprobe=N)")
-        else:
-            factory.append(token)
-    return StreamingIVFIndex(",".join(factory), similarity, nprobe).build(shards, documents)
+    return StreamingIVFIndex(parsed.target, similarity, int(nprobe)).build(shards, documents)

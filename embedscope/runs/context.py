@@ -68,7 +68,7 @@ class RetrievalContext:
 
     @property
     def streaming(self) -> bool:
-        return self.index.partition(":")[0] == "streaming"
+        return self.index.split("?")[0].partition(":")[0] == "streaming"
 
     def with_(self, **settings) -> RetrievalContext:
         """A copy with some settings changed (the cache handle is shared)."""

@@ -20,7 +20,7 @@ class DenseRetriever:
     With `chunk_tokens`, long documents are split into sentence-packed chunks (CJK-aware, see embedscope.text),
     each chunk is embedded, and a document scores as its best chunk (MaxP).
 
-    With index `streaming` (exact) or `streaming:IVF1024,SQ8,nprobe=64`, document vectors are never held in
+    With index `streaming` (exact) or `streaming:IVF1024,SQ8?nprobe=64`, document vectors are never held in
     memory together: they go to the cache shard by shard and are searched from there (embedscope.index.streaming),
     for corpora whose vectors do not fit in RAM.
 

@@ -49,16 +49,16 @@ def grid(name: str, n_docs: int, dim: int) -> list[str]:
         ef, probes = (16, 32, 64, 128, 256), (1, 2, 4, 8, 16, 32, 64)
     probes = sorted({p for p in probes if p < nlist} | {min(max(probes), nlist)})
     specs = ["faiss:Flat"]
-    specs += [f"faiss:HNSW32,efSearch={e}" for e in ef]
-    specs += [f"faiss:IVF{nlist},Flat,nprobe={p}" for p in probes]
+    specs += [f"faiss:HNSW32?efSearch={e}" for e in ef]
+    specs += [f"faiss:IVF{nlist},Flat?nprobe={p}" for p in probes]
     if n_docs >= 256:
         m = _pq_bytes(dim)
-        specs += [f"faiss:IVF{nlist},PQ{m},nprobe={p}" for p in probes]
+        specs += [f"faiss:IVF{nlist},PQ{m}?nprobe={p}" for p in probes]
     return specs
 
 
 def split_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """'faiss:HNSW32,efSearch=64' -> ('faiss:HNSW32', {'efSearch': '64'}): what is built vs what is searched."""
+    """'faiss:HNSW32?efSearch=64' -> ('faiss:HNSW32', {'efSearch': '64'}): what is built vs what is searched."""
     if not spec.startswith("faiss:"):
         return spec, {}
     factory, params = parse_spec(spec[len("faiss:"):])
@@ -66,7 +66,8 @@ def split_spec(spec: str) -> tuple[str, dict[str, str]]:
         return spec, {}
     build = {k: v for k, v in params.items() if k not in SEARCH_PARAMS}
     search = {k: v for k, v in params.items() if k in SEARCH_PARAMS}
-    return "faiss:" + ",".join([factory] + [f"{k}={v}" for k, v in build.items()]), search
+    built = "&".join(f"{k}={v}" for k, v in build.items())
+    return f"faiss:{factory}" + (f"?{built}" if built else ""), search
 
 
 def family(build_spec: str) -> str:

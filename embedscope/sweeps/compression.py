@@ -44,7 +44,7 @@ class Compression:
     def index_spec(self) -> str:
         spec = PRECISIONS[self.precision]
         if self.rescore:
-            spec += f",rescore={self.rescore_factor}" + (",rescore_with=float" if self.rescore == "float" else "")
+            spec += f"?rescore={self.rescore_factor}" + ("&rescore_with=float" if self.rescore == "float" else "")
         return spec
 
 

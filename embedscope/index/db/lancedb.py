@@ -105,5 +105,5 @@ class LanceDBIndex(DatabaseRows):
 
 
 @register("lancedb")
-def build(rest: str, similarity: str) -> LanceDBIndex:
-    return LanceDBIndex(similarity=similarity, index_type=rest or "flat")
+def build(spec, similarity: str) -> LanceDBIndex:
+    return LanceDBIndex(similarity=similarity, index_type=spec.target or "flat")

@@ -140,16 +140,17 @@ def _version(client) -> str:
 
 
 @register("milvus-lite")
-def build_lite(rest: str, similarity: str) -> MilvusIndex:
-    return MilvusIndex(similarity=similarity, index_type=rest or "HNSW")
+def build_lite(spec, similarity: str) -> MilvusIndex:
+    return MilvusIndex(similarity=similarity, index_type=spec.target or "HNSW")
 
 
 @register("milvus")
-def build_server(rest: str, similarity: str) -> MilvusIndex:
-    """`milvus:HOST:PORT[:INDEX]`; the address is required so nothing is ever sent anywhere by default."""
-    parts = rest.split(":") if rest else []
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise ValueError(f"milvus spec must be milvus:HOST:PORT[:INDEX], e.g. milvus:127.0.0.1:19530, not 'milvus:{rest}'")
-    host, port = parts[0], parts[1]
-    index_type = parts[2] if len(parts) > 2 else "HNSW"
-    return MilvusIndex(similarity=similarity, uri=f"http://{host}:{port}", index_type=index_type)
+def build_server(spec, similarity: str) -> MilvusIndex:
+    """`milvus[:INDEX]?host=HOST&port=PORT`; the address is required so nothing is ever sent anywhere by default."""
+    from embedscope.specs import SpecError
+
+    host, port = spec.options.get("host"), spec.options.get("port")
+    if not host or not str(port or "").isdigit():
+        raise SpecError(str(spec), str(spec), "a Milvus server needs its address, e.g. "
+                        "milvus:HNSW?host=127.0.0.1&port=19530 (or milvus-lite for a local file)", "index spec")
+    return MilvusIndex(similarity=similarity, uri=f"http://{host}:{port}", index_type=spec.target or "HNSW")

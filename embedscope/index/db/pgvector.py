@@ -137,5 +137,5 @@ class PgvectorIndex(DatabaseRows):
 
 
 @register("pgvector")
-def build(rest: str, similarity: str) -> PgvectorIndex:
-    return PgvectorIndex(similarity=similarity, index_type=rest or "hnsw")
+def build(spec, similarity: str) -> PgvectorIndex:
+    return PgvectorIndex(similarity=similarity, index_type=spec.target or "hnsw")

@@ -112,5 +112,5 @@ class QdrantIndex(DatabaseRows):
 
 
 @register("qdrant")
-def build(rest: str, similarity: str) -> QdrantIndex:
-    return QdrantIndex(similarity=similarity, index_type=rest or "hnsw")
+def build(spec, similarity: str) -> QdrantIndex:
+    return QdrantIndex(similarity=similarity, index_type=spec.target or "hnsw")

@@ -136,8 +136,8 @@ def _escape(value: str) -> str:
 
 
 @register("redis")
-def build(rest: str, similarity: str) -> RedisIndex:
-    parts = rest.split(":") if rest else []
-    if len(parts) >= 2 and parts[1].isdigit():
-        return RedisIndex(similarity=similarity, host=parts[0], port=int(parts[1]), index_type=parts[2] if len(parts) > 2 else "hnsw")
-    return RedisIndex(similarity=similarity, index_type=rest or "hnsw")
+def build(spec, similarity: str) -> RedisIndex:
+    """`redis[:INDEX]` starts a local server; `redis[:INDEX]?host=HOST&port=PORT` uses a running one."""
+    port = spec.options.get("port")
+    return RedisIndex(similarity=similarity, host=spec.options.get("host"), port=int(port) if port else None,
+                      index_type=spec.target or "hnsw")
