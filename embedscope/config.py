@@ -95,11 +95,18 @@ def _show(value) -> str:
 
 
 def load_config(path: str | Path | None) -> dict:
+    """The embedded defaults updated with the settings of the YAML file at `path` (if any)."""
+    config = defaults()
+    if path is not None:
+        config.update(read_config(path))
+    return config
+
+
+def read_config(path: str | Path) -> dict:
+    """The settings a YAML config file gives, checked (unknown key, wrong type: the file, the line and the rule),
+    with relative paths made relative to the file."""
     import yaml
 
-    config = defaults()
-    if path is None:
-        return config
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
@@ -139,5 +146,4 @@ def load_config(path: str | Path | None) -> dict:
             given[key] = near_file(given[key], key)
         elif isinstance(given.get(key), list):
             given[key] = [near_file(v, key) for v in given[key]]
-    config.update(given)
-    return config
+    return given

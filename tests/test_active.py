@@ -306,7 +306,7 @@ def noqrels_run(tmp_path_factory):
                                  "-o", str(tmp / "gen"), "-q"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["pool", "--data", str(tmp / "gen"), "--split", "generated", "-m", "bm25",
-                                 "-m", "tokenlearn", "-m", "wordllama", "--depth", "5", "-o", str(tmp / "runs"),
+                                 "-m", "tokenlearn", "-m", "wordllama", "--pool-depth", "5", "-o", str(tmp / "runs"),
                                  "--cache", str(tmp / "cache"), "-q"], standalone_mode=False, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     run_dir = next((tmp / "runs").iterdir())

@@ -92,7 +92,7 @@ def runs(tmp_path_factory):
     args = ["--data", str(data)] + [a for m in MODELS for a in ("-m", m)]
     plain = embedscope_run(tmp, *args)
     clustered = Path(shutil.copytree(plain, tmp / "clustered"))
-    result = CliRunner().invoke(cli, ["cluster", "--data", str(data), "-m", "tokenlearn", "--k", "4", "--run-dir",
+    result = CliRunner().invoke(cli, ["cluster", "--data", str(data), "-m", "tokenlearn", "--clusters", "4", "--run-dir",
                                       str(clustered), "--cache", str(tmp / "cache")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     for run_dir in (plain, clustered):

@@ -99,7 +99,7 @@ def test_cluster_command_writes_map_and_report(scifact_dir, tmp_path):
     docs = load_beir(scifact_dir).subset(20, 300, seed=0).doc_ids
     labels.write_text("".join(f"{d}\t{'even' if i % 2 else 'odd'}\n" for i, d in enumerate(docs)))
     result = CliRunner().invoke(cli, ["cluster", "--data", str(scifact_dir), "--max-queries", "20", "--max-docs", "300",
-                                      "-m", "tokenlearn", "--k", "2..4", "--labels", str(labels),
+                                      "-m", "tokenlearn", "--clusters", "2..4", "--labels", str(labels),
                                       "-o", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     run_dir = next((tmp_path / "out").iterdir())

@@ -174,7 +174,7 @@ def test_explorer_matches_runs_qrels_and_trec_eval(synth_run, tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
     from embedscope.rundir import read_dataset, read_runs
 
-    view = embedded_view(write_report(synth_run, tmp_path / "report.html", "--k", "5"))
+    view = embedded_view(write_report(synth_run, tmp_path / "report.html", "--hits", "5"))
     runs, dataset = read_runs(synth_run), read_dataset(synth_run)
     assert [q["id"] for q in view["queries"]] == list(dataset.queries)
     top = max(g for rels in dataset.qrels.values() for g in rels.values())
@@ -203,7 +203,7 @@ def test_explorer_matches_runs_qrels_and_trec_eval(synth_run, tmp_path):
 def test_each_document_text_is_stored_once(synth_run, tmp_path):
     """Hits refer to documents by index: a text is in the report once, however many hits show it."""
     for k in ("5", "20"):
-        view = embedded_view(write_report(synth_run, tmp_path / f"r{k}.html", "--k", k))
+        view = embedded_view(write_report(synth_run, tmp_path / f"r{k}.html", "--hits", k))
         ids, texts = view["docs"]["ids"], view["docs"]["texts"]
         assert len(ids) == len(set(ids))
         shown = [d for per_model in view["explorer"]["hits"].values() for flat in per_model for d in flat[0::2]]
@@ -350,7 +350,7 @@ def test_cluster_map_joins_the_report(xss_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(xss_run, run_dir)
     data = json.loads((run_dir / "results.json").read_text())["settings"]["source"]["data"]
-    result = CliRunner().invoke(cli, ["cluster", "--data", data, "-m", "tokenlearn", "--k", "3", "--run-dir",
+    result = CliRunner().invoke(cli, ["cluster", "--data", data, "-m", "tokenlearn", "--clusters", "3", "--run-dir",
                                       str(run_dir), "--cache", str(tmp_path / "cache")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     view = embedded_view(write_report(run_dir, tmp_path / "report.html"))

@@ -272,7 +272,7 @@ def test_cli_generate_then_pool_and_judge(fake_chat, scifact_dir, tmp_path):
 
     fake_chat.responder = oracle(generated, generated.qrels)
     result = runner.invoke(cli, ["pool", "--data", str(gen_dir), "--split", "generated", "-m", "bm25", "-m", "tokenlearn",
-                                 "--depth", "5", "--judge-url", fake_chat.url, "--judge-model", "oracle",
+                                 "--pool-depth", "5", "--judge-url", fake_chat.url, "--judge-model", "oracle",
                                  "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q"],
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -289,7 +289,7 @@ def test_cli_generate_then_pool_and_judge(fake_chat, scifact_dir, tmp_path):
 
     # Rerun on the run directory: every judgment comes from the cache, no request is sent.
     before = fake_chat.requests
-    result = runner.invoke(cli, ["pool", "--run-dir", str(run_dir), "--depth", "5", "--judge-url", fake_chat.url,
+    result = runner.invoke(cli, ["pool", "--run-dir", str(run_dir), "--pool-depth", "5", "--judge-url", fake_chat.url,
                                  "--judge-model", "oracle", "--cache", str(tmp_path / "cache"), "-q"],
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -123,14 +123,14 @@ def test_run_then_show_end_to_end(data, tmp_path, request):
     (run_dir,) = (tmp_path / "runs").iterdir()
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
 
-    shown = runner.invoke(cli, ["show", str(run_dir), "-d", "2", "--k", "5"], catch_exceptions=False)
+    shown = runner.invoke(cli, ["show", str(run_dir), "-d", "2", "--hits", "5"], catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
     for d in results["per_query"]["disagreements"][:2]:
         assert f"query {d['query_id']}:" in shown.output
     assert "✅" in shown.output
 
     qid = next(iter(results["per_query"]["disagreements"]))["query_id"]
-    one = runner.invoke(cli, ["show", str(run_dir), "--query", qid, "--model", "bm25"], catch_exceptions=False)
+    one = runner.invoke(cli, ["show", str(run_dir), "--query", qid, "--only", "bm25"], catch_exceptions=False)
     assert one.exit_code == 0 and f"query {qid}:" in one.output and "tokenlearn" not in one.output
     bad = runner.invoke(cli, ["show", str(run_dir), "--query", "no-such-query"])
     assert bad.exit_code != 0 and "no-such-query" in bad.output

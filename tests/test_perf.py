@@ -147,7 +147,7 @@ def test_bench_cli_writes_perf_json(scifact_dir, tmp_path):
 
     out = tmp_path / "perf.json"
     result = CliRunner().invoke(cli, ["bench", "--data", str(scifact_dir), "-m", "tokenlearn", "--max-docs", "200",
-                                      "--latency-queries", "10", "-o", str(out), "-q"])
+                                      "--latency-queries", "10", "--perf-file", str(out), "-q"])
     assert result.exit_code == 0, result.output
     perf = json.loads(out.read_text())
     model = perf["models"][0]

@@ -60,18 +60,18 @@ def test_seed_workflow_end_to_end(vectors):
 
     # 1. run: every model searched with the index asked for, and the index recorded
     invoke("run", "--data", data, "-m", spec(root, "static"), "-m", spec(root, "projected"), "-m", spec(root, "half"),
-           "-m", "bm25", "--index", "faiss:HNSW32,efSearch=64", "--cache", cache, "-o", out, "-q")
+           "-m", "bm25", "--index", "faiss:HNSW32?efSearch=64", "--cache", cache, "-o", out, "-q")
     run_dir = newest(out)
     results = Results.read(run_dir)
     for name in ("static", "projected", "half"):
         model = results.model(name)
-        assert model.run.kind == "precomputed" and model.run.index == "faiss:HNSW32,efSearch=64-cosine"
+        assert model.run.kind == "precomputed" and model.run.index == "faiss:HNSW32?efSearch=64-cosine"
         assert model.info.dim == {"static": 64, "projected": 24, "half": 32}[name]
-    assert results.settings.index == "faiss:HNSW32,efSearch=64"
-    assert "faiss:HNSW32,efSearch=64" in (run_dir / "summary.md").read_text()
+    assert results.settings.index == "faiss:HNSW32?efSearch=64"
+    assert "faiss:HNSW32?efSearch=64" in (run_dir / "summary.md").read_text()
 
     # 2. cluster with KMeans(10) and PCA, from the precomputed vectors, into the run directory
-    invoke("cluster", "--data", data, "-m", spec(root, "static"), "--k", "10", "--projection", "pca",
+    invoke("cluster", "--data", data, "-m", spec(root, "static"), "--clusters", "10", "--projection", "pca",
            "--run-dir", run_dir, "--cache", cache)
     reports = [json.loads(p.read_text()) for p in (run_dir / "clusters").glob("*_report.json")]
     assert reports and reports[0]["clusters"] == 10 and sum(reports[0]["sizes"].values()) == 160
@@ -94,7 +94,7 @@ def test_seed_workflow_end_to_end(vectors):
     assert sweep["sweeps"][0]["model"] == "static" and sweep["sweeps"][0]["options"]
 
     # 5. db-bench: the same vectors loaded into indexes and scored against exact search
-    invoke("db-bench", "--data", data, "-m", spec(root, "static"), "-b", "exact", "-b", "faiss:HNSW32",
+    invoke("db-bench", "--data", data, "-m", spec(root, "static"), "--backend", "exact", "--backend", "faiss:HNSW32",
            "--cache", cache, "-o", root / "db", "-q")
     bench = json.loads(next((root / "db").rglob("*.json")).read_text())
     assert {r["spec"] for r in bench["results"]} == {"exact", "faiss:HNSW32"}

@@ -22,7 +22,7 @@ def test_cluster_map_in_report(tmp_path, scifact_dir):
     embedscope("run", "--data", str(scifact_dir), "-m", "tokenlearn", "-m", "bm25", "--max-queries", "20",
                "--max-docs", "300", "-o", str(out), "--cache", str(cache), "-q")
     (run_dir,) = list(out.iterdir())
-    embedscope("cluster", "--data", str(scifact_dir), "-m", "tokenlearn", "--k", "3..5", "--max-queries", "20",
+    embedscope("cluster", "--data", str(scifact_dir), "-m", "tokenlearn", "--clusters", "3..5", "--max-queries", "20",
                "--max-docs", "300", "--run-dir", str(run_dir), "--cache", str(cache))
     data = json.loads((run_dir / "clusters" / "tokenlearn-static-64d.json").read_text())
     assert len(data["documents"]) == 300 and len(data["queries"]) == 20

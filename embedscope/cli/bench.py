@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
+from embedscope.cli import options
 
-@click.command("bench")
+
+@dataclasses.dataclass
+class LoadTest:
+    """--load-test: an OpenAI-compatible server hit by concurrent clients."""
+
+    load_url: str | None
+    load_model: str
+    concurrency: int
+    n_requests: int
+    duration: float
+
+
+def _json_file(value: str | None) -> bool:
+    return value is not None and value.endswith(".json")
+
+
+@options.command("bench", aliases=(options.Alias("-o", "--perf-file", _json_file),
+                                   options.Alias("--output", "--perf-file", _json_file)))
+@options.shared(*options.DATA, "models", *options.STORAGE)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory: take its dataset and models, write perf.json there.")
-@click.option("--data", help="BEIR folder (instead of --run-dir).")
-@click.option("--split", default="test", show_default=True, help="qrels split, with --data.")
-@click.option("--model", "-m", "models", multiple=True, help="Model spec (repeatable); default: the run directory's models.")
-@click.option("--max-docs", type=int, help="Time encoding on at most this many documents (costs still use the whole corpus).")
+@click.option("--perf-file", type=click.Path(dir_okay=False),
+              help="Write the perf JSON here [RUN_DIR/perf.json, or perf.json in a new run directory under --output].")
 @click.option("--latency-queries", type=int, default=100, show_default=True, help="Single-query calls timed for latency.")
 @click.option("--prices", "prices_path", type=click.Path(dir_okay=False), help="Your own price table (layout of the bundled prices.yaml).")
 @click.option("--scale", "scales", type=int, multiple=True, help="Corpus sizes for the cost table [10k 100k 1M 2.5M + yours].")
@@ -23,48 +41,52 @@ import click
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight during --load-test.")
 @click.option("--requests", "n_requests", type=int, default=200, show_default=True, help="Requests sent by --load-test (at most).")
 @click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds --load-test runs (at most).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write perf JSON here [RUN_DIR/perf.json or perf.json].")
-@click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
-def command(run_dir, data, split, models, max_docs, latency_queries, prices_path, scales, versus, load_url, load_model,
-            concurrency, n_requests, duration, output, quiet):
-    """Measure encode throughput, query latency, memory, footprint and cost for each model."""
+@options.gather("load", LoadTest)
+def command(settings, run_dir, perf_file, latency_queries, prices_path, scales, versus, load):
+    """Measure encode throughput, query latency, memory, footprint and cost for each model.
+
+    --max-docs times encoding on that many documents; costs still use the whole corpus.
+    """
     from embedscope.perf.bench import bench
     from embedscope.perf.cost import SCALES, load_prices
     from embedscope.perf.tables import print_perf
-
+    from embedscope.report.outputs import atomic_write, new_run_dir, staged
     from embedscope.runs.context import RetrievalContext
 
-    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    context = RetrievalContext()
+    log = options.say(settings)
+    models = settings["models"] if "models" in settings["named"] else None
     if run_dir:
         from embedscope.rundir import read_dataset, read_results
 
         results = read_results(run_dir)
         dataset = read_dataset(run_dir, results)
-        models = models or tuple(m.spec for m in results.ok_models)
+        models = models or [m.spec for m in results.ok_models]
         # retrievers are timed as the run searched: its cache, index and similarity
-        settings = results.settings
-        context = RetrievalContext.of(settings.cache or None, index=settings.index, similarity=settings.similarity)
-    elif data:
-        from embedscope.data import load
-
-        dataset = load(data, split=split)
+        run = results.settings
+        context = RetrievalContext.of(run.cache or None, index=run.index, similarity=run.similarity)
     else:
-        raise click.UsageError("name the data: --run-dir RUN_DIR or --data BEIR_FOLDER")
-    if not models:
-        raise click.UsageError("name at least one --model")
-    prices = load_prices(prices_path)
-    perf = bench(dataset, list(models), prices=prices, scales=scales or SCALES, latency_queries=latency_queries,
-                 max_docs=max_docs, reference_api=versus, log=log, context=context)
-    if load_url:
+        from embedscope.data import load_from
+
+        dataset = load_from({**settings, "max_docs": None})  # costs are for the whole corpus
+        models = models or settings["models"]
+        context = RetrievalContext(settings["cache"])
+    perf = bench(dataset, list(models), prices=load_prices(prices_path), scales=scales or SCALES,
+                 latency_queries=latency_queries, max_docs=settings.get("max_docs"), reference_api=versus, log=log,
+                 context=context)
+    if load.load_url:
         from embedscope.perf.loadtest import load_test
 
-        log(f"load test: {concurrency} concurrent clients, up to {n_requests} requests / {duration:g} s against {load_url}")
-        perf["load_test"] = load_test(load_url, dataset.query_texts, model=load_model, concurrency=concurrency,
-                                      requests=n_requests, duration_s=duration)
-    target = Path(output) if output else (Path(run_dir) / "perf.json" if run_dir else Path("perf.json"))
-    from embedscope.report.outputs import atomic_write
-
-    atomic_write(target, json.dumps(perf, indent=2, default=str))
+        log(f"load test: {load.concurrency} concurrent clients, up to {load.n_requests} requests / "
+            f"{load.duration:g} s against {load.load_url}")
+        perf["load_test"] = load_test(load.load_url, dataset.query_texts, model=load.load_model,
+                                      concurrency=load.concurrency, requests=load.n_requests, duration_s=load.duration)
+    text = json.dumps(perf, indent=2, default=str)
+    if perf_file or run_dir:
+        target = Path(perf_file) if perf_file else Path(run_dir) / "perf.json"
+        atomic_write(target, text)
+    else:
+        with staged(new_run_dir(settings["output"], f"bench-{dataset.name}")) as out:
+            (out.folder / "perf.json").write_text(text, encoding="utf-8")
+        target = out.path / "perf.json"
     print_perf(perf)
     click.echo(f"perf results in {target}")

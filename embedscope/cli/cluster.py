@@ -5,30 +5,27 @@ from pathlib import Path
 
 import click
 
+from embedscope.cli import options
 
-@click.command("cluster")
-@click.option("--data", required=True, help="BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv).")
-@click.option("--split", default="test", show_default=True, help="qrels split (for nDCG per cluster).")
-@click.option("--model", "-m", "model_spec", default="minilm", show_default=True, help="Embedding model spec.")
+
+@options.command("cluster", aliases=(options.Alias("--k", "--clusters"),))
+@options.shared(*options.DATA, "models", "metrics", *options.STORAGE, fallback={"models": ["minilm"]})
 @click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True)
-@click.option("--k", "k_text", default="2..20", show_default=True,
+@click.option("--clusters", "clusters", default="2..20", show_default=True,
               help="KMeans clusters: a number, a range swept by silhouette (2..20) or a list (4,8,16).")
 @click.option("--min-cluster-size", type=int, default=10, show_default=True, help="HDBSCAN's smallest cluster.")
 @click.option("--projection", type=click.Choice(["pca", "umap"]), default="pca", show_default=True)
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False),
               help="TSV 'doc_id<TAB>label' of known classes: reports NMI/ARI of the clusters against them.")
-@click.option("--metric", default="ndcg@10", show_default=True, help="Metric averaged per cluster.")
-@click.option("--max-queries", type=int)
-@click.option("--max-docs", type=int)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--output", "-o", default="embedscope-runs", show_default=True)
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True),
               help="Add the map to this run directory (clusters/), so `embedscope report` shows it.")
-@click.option("--cache", default=".embedscope-cache", show_default=True)
-def command(data, split, model_spec, method, k_text, min_cluster_size, projection, labels, metric, max_queries,
-            max_docs, seed, output, run_dir, cache):
-    """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML)."""
-    from embedscope.data import load
+def command(settings, method, clusters, min_cluster_size, projection, labels, seed, run_dir):
+    """Cluster the corpus in a model's embedding space and map it in 2-D (self-contained HTML).
+
+    With qrels, each --metric [ndcg@10] is averaged over the queries of each cluster.
+    """
+    from embedscope.data import load_from
     from embedscope.clusters import hdbscan, kmeans_sweep, label_agreement, metric_by_cluster, parse_ks, project
     from embedscope.clusters.plot import plot_data, write_plot
     from embedscope.metrics import canonical, evaluate
@@ -38,11 +35,13 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import DenseRetriever, dense_vectors
 
-    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
+    model_spec, cache, output = options.one_model(settings, "cluster"), settings["cache"], settings["output"]
+    metrics = [canonical(m) for m in settings.get("metrics") or ["ndcg@10"]]
+    dataset = load_from(settings)
     model = load_model(model_spec)
     context = RetrievalContext(cache)
     docs, queries, _ = dense_vectors(model, dataset, context)
-    clustering = (kmeans_sweep(docs, parse_ks(k_text), seed) if method == "kmeans"
+    clustering = (kmeans_sweep(docs, parse_ks(clusters), seed) if method == "kmeans"
                   else hdbscan(docs, min_cluster_size=min_cluster_size, seed=seed))
     report = {"model": model.name, "method": method, "clusters": clustering.n_clusters,
               "noise": int((clustering.labels < 0).sum()), "silhouette": clustering.silhouette,
@@ -52,10 +51,10 @@ def command(data, split, model_spec, method, k_text, min_cluster_size, projectio
     if clustering.n_clusters:
         query_clusters = dict(zip(dataset.query_ids, clustering.assign(queries, 1)[:, 0].tolist()))
     if dataset.has_qrels and query_clusters:
-        metric = canonical(metric)
-        evaluation = evaluate(dataset.qrels, DenseRetriever(model, context).retrieve(dataset, 100), [metric])
-        report[f"{metric}_by_cluster"] = metric_by_cluster(evaluation.per_query[metric], query_clusters)
-        report[metric] = evaluation.mean[metric]
+        evaluation = evaluate(dataset.qrels, DenseRetriever(model, context).retrieve(dataset, 100), metrics)
+        for metric in metrics:
+            report[f"{metric}_by_cluster"] = metric_by_cluster(evaluation.per_query[metric], query_clusters)
+            report[metric] = evaluation.mean[metric]
     if labels:
         known = _read_labels(labels)
         pairs = [(known[d], c) for d, c in zip(dataset.doc_ids, clustering.labels) if d in known]

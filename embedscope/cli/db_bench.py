@@ -7,30 +7,26 @@ import math
 
 import click
 
+from embedscope.cli import options
+
 
 DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "redis")
 
 
-@click.command("db-bench")
-@click.option("--data", required=True, help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv.")
-@click.option("--split", default="test", show_default=True, help="qrels split to evaluate.")
-@click.option("--model", "-m", "model_spec", required=True, help="Embedding model spec (minilm, tokenlearn, st:PATH, ...).")
-@click.option("--backend", "-b", "backends", multiple=True,
-              help="Index spec (repeatable): exact, lancedb, qdrant, milvus-lite, milvus:HOST:PORT, pgvector, redis, "
-                   "optionally with :INDEX (qdrant:flat, pgvector:ivfflat, ...). [all local ones]")
-@click.option("--similarity", type=click.Choice(["cosine", "dot", "l2"]), default="cosine", show_default=True)
-@click.option("--k", type=int, default=10, show_default=True, help="Cutoff of recall@k against exact search.")
+@options.command("db-bench", aliases=(options.Alias("-b", "--backend"),))
+@options.shared(*options.DATA, "models", "k", "similarity", *options.STORAGE, fallback={"models": ["minilm"]})
+@click.option("--backend", "backends", multiple=True,
+              help="Vector database or index spec (repeatable): exact, lancedb, qdrant, milvus-lite, "
+                   "milvus?host=HOST&port=PORT, pgvector, redis, optionally with :INDEX (qdrant:flat, "
+                   "pgvector:ivfflat, ...). [all local ones]")
 @click.option("--text-filter", "words", multiple=True, metavar="WORD",
               help="Only documents whose text contains WORD (whole word, any case); repeatable (all must match).")
-@click.option("--max-queries", type=int, help="Evaluate a sample of this many queries.")
-@click.option("--max-docs", type=int, help="Keep at most this many docs (judged docs always kept).")
-@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
-@click.option("--output", "-o", default="embedscope-runs", show_default=True, help="Folder for the results folder.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(data, split, model_spec, backends, similarity, k, words, max_queries, max_docs, cache, output, quiet):
-    """Load one model's embeddings into vector databases and compare nDCG@10, recall vs exact, QPS and load time."""
-    from embedscope import progress
-    from embedscope.data import load
+def command(settings, backends, words):
+    """Load one model's embeddings into vector databases and compare nDCG@10, recall vs exact, QPS and load time.
+
+    --k is the cutoff of recall@k against exact search.
+    """
+    from embedscope.data import load_from
     from embedscope.index.db import Filter
     from embedscope.sweeps.databases import evaluate_backend
     from embedscope.index.db.base import TEXT_FIELD
@@ -39,9 +35,9 @@ def command(data, split, model_spec, backends, similarity, k, words, max_queries
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import dense_vectors
 
-    if quiet:  # the command's own -q, as `embedscope -q`
-        progress.configure(-1)
-    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
+    model_spec, similarity, k = options.one_model(settings, "db-bench"), settings["similarity"], settings["k"]
+    cache, output = settings["cache"], settings["output"]
+    dataset = load_from(settings)
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     docs, queries, _ = dense_vectors(load_model(model_spec), dataset, RetrievalContext(cache, similarity=similarity))
     metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]

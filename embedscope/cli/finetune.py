@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import click
+
+from embedscope.cli import options
 
 NOT_PROMOTED_EXIT = 3
 
@@ -40,12 +43,54 @@ def _training_examples(train_file, data, train_split, max_train_queries):
     return examples, dataset.doc_texts
 
 
-def _mining_settings(options: dict, seed: int):
-    """The mining options (taken out of `options`) as MiningSettings."""
-    from embedscope.finetune import MiningSettings, parse_range
+@dataclasses.dataclass
+class Mining:
+    """How hard negatives are mined."""
 
-    start, end = parse_range(options.pop("rank_range"))
-    return MiningSettings(start, end, options.pop("num_negatives"), options.pop("margin"), options.pop("sampling"), seed)
+    rank_range: str
+    num_negatives: int
+    margin: float
+    sampling: str
+
+    def settings(self, seed: int):
+        from embedscope.finetune import MiningSettings
+        from embedscope.specs import parse_range
+
+        start, end = parse_range(self.rank_range, "--range")
+        return MiningSettings(start, end, self.num_negatives, self.margin, self.sampling, seed)
+
+
+@dataclasses.dataclass
+class Training:
+    """How the model is trained."""
+
+    epochs: float
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    max_seq_length: int
+    negatives: int
+    device: str
+
+
+@dataclasses.dataclass
+class Sources:
+    """What the model is trained on and evaluated on."""
+
+    base: str
+    train_file: str | None
+    train_split: str
+    eval_data: str | None
+    eval_split: str
+    max_train_queries: int | None
+
+
+@dataclasses.dataclass
+class Guard:
+    """When the tuned model is promoted."""
+
+    alpha: float
+    min_delta: float
 
 
 def _mine(examples, corpus, model_spec, cache, settings):
@@ -61,8 +106,8 @@ def _mine(examples, corpus, model_spec, cache, settings):
 
 def _mining_options(fn):
     options = [
-        click.option("--range", "rank_range", default="2-200", show_default=True,
-                     help="Ranks (1-based, inclusive) that negatives are drawn from."),
+        click.option("--range", "rank_range", default="2..200", show_default=True,
+                     help="Ranks (1-based, inclusive) that negatives are drawn from, START..END."),
         click.option("--num-negatives", type=int, default=7, show_default=True, help="Negatives per query."),
         click.option("--margin", type=float, default=0.95, show_default=True,
                      help="False-negative guard: skip candidates scoring above MARGIN x the weakest positive's score."),
@@ -74,24 +119,25 @@ def _mining_options(fn):
     return fn
 
 
-@click.command("mine")
-@click.option("--data", help="BEIR folder: its --split qrels give the positives, its corpus the candidates.")
-@click.option("--split", default="train", show_default=True, help="qrels split to build training examples from.")
+@options.command("mine", aliases=(options.Alias("--split", "--train-split"),))
+@options.shared("data", "models", "cache", fallback={"models": ["minilm"]})
+@click.option("--train-split", "split", default="train", show_default=True,
+              help="qrels split whose queries and positives become training examples.")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False),
               help="A {query, pos, neg} JSONL instead; candidates are --data's corpus or else every text in the file.")
-@click.option("--model", "-m", "model_spec", default="minilm", show_default=True, help="Model that ranks the candidates.")
 @_mining_options
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def mine_command(data, split, input_file, model_spec, seed, cache, output, quiet, **mining):
-    """Mine hard negatives and write {query, pos, neg} JSONL training data."""
-    from embedscope import progress
+@options.gather("mining", Mining)
+def mine_command(settings, split, input_file, seed, output, mining):
+    """Mine hard negatives and write {query, pos, neg} JSONL training data.
+
+    The --model ranks the candidates: --data's corpus (its --train-split qrels give the positives).
+    """
     from embedscope.finetune import examples_from_beir, read_training_jsonl, write_training_jsonl
 
-    if quiet:  # the command's own -q, as `embedscope -q`
-        progress.configure(-1)
+    data = settings["data"] if "data" in settings["named"] else None
+    model_spec, cache = options.one_model(settings, "mine"), settings["cache"]
     if input_file:
         examples = read_training_jsonl(input_file)
         corpus = _load_corpus(data) if data else None
@@ -100,7 +146,7 @@ def mine_command(data, split, input_file, model_spec, seed, cache, output, quiet
         examples, corpus = examples_from_beir(dataset), dataset.doc_texts
     else:
         raise click.UsageError("give --data DIR (BEIR folder) or --input FILE.jsonl")
-    mined, stats = _mine(examples, corpus, model_spec, cache, _mining_settings(mining, seed))
+    mined, stats = _mine(examples, corpus, model_spec, cache, mining.settings(seed))
     write_training_jsonl(mined, output)
     _echo_mining(stats)
     click.echo(f"{len(mined)} examples -> {output}")
@@ -119,16 +165,14 @@ def _echo_mining(stats: dict) -> None:
                f"{stats['short']} queries got fewer than asked)", err=True)
 
 
-@click.command("finetune")
+@options.command("finetune")
+@options.shared("data", "max_queries", "max_docs", "metrics", "cache")
 @click.option("--base", default="minilm", show_default=True, help="Model to start from: spec (minilm, st:PATH) or folder.")
 @click.option("--train", "train_file", type=click.Path(dir_okay=False), help="Training data: {query, pos, neg} JSONL.")
-@click.option("--data", help="BEIR folder: training examples from --train-split, held-out evaluation on --eval-split.")
 @click.option("--train-split", default="train", show_default=True)
 @click.option("--eval-data", help="BEIR folder for the held-out evaluation [--data].")
 @click.option("--eval-split", default="test", show_default=True)
 @click.option("--max-train-queries", type=int, help="Train on a sample of this many queries.")
-@click.option("--max-queries", type=int, help="Evaluate on a sample of this many held-out queries.")
-@click.option("--max-docs", type=int, help="Held-out corpus size (judged docs always kept).")
 @click.option("--mine/--no-mine", "do_mine", default=True, show_default=True, help="Mine hard negatives with the base model first.")
 @_mining_options
 @click.option("--epochs", type=float, default=1.0, show_default=True)
@@ -139,37 +183,36 @@ def _echo_mining(stats: dict) -> None:
 @click.option("--negatives", type=int, default=1, show_default=True, help="Hard negatives per training row.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--metric", default="ndcg@10", show_default=True, help="Metric the guard decides on.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of both paired tests.")
 @click.option("--min-delta", type=float, default=0.0, show_default=True, help="Smallest improvement worth promoting.")
 @click.option("--compare", "compare_pair", nargs=2, metavar="BASE TUNED",
               help="Skip training: put two existing models (specs or folders) through the same guard.")
-@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache folder.")
 @click.option("--output", "-o", required=True, help="Folder for report.json, candidate/ and (if promoted) model/.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(output, cache, quiet, **options):
+@options.gather("sources", Sources)
+@options.gather("mining", Mining)
+@options.gather("train", Training)
+@options.gather("decide", Guard)
+def command(settings, sources, do_mine, mining, train, decide, compare_pair, seed, output):
     """Fine-tune a model and promote it only if it is significantly better on held-out queries.
 
-    The tuned model is written to OUTPUT/candidate; it is moved to OUTPUT/model only when the guard promotes it.
-    Exit code 0 when promoted, 3 when not (report.json says why).
+    Training examples come from --train or --data's --train-split; the guard evaluates on --eval-data (or
+    --data) at --eval-split, on --max-queries held-out queries and --max-docs documents, and decides on the
+    first --metric [ndcg@10]. The tuned model is written to OUTPUT/candidate; it is moved to OUTPUT/model only
+    when the guard promotes it. Exit code 0 when promoted, 3 when not (report.json says why).
     """
-    from embedscope import progress
     from embedscope.finetune import TrainSettings, before_after, finetune, write_training_jsonl
 
-    # The options in groups: what to train on and evaluate, how to mine, how to train, how to decide.
-    data, eval_data, eval_split, seed = (options.pop(k) for k in ("data", "eval_data", "eval_split", "seed"))
-    max_queries, max_docs, compare_pair = (options.pop(k) for k in ("max_queries", "max_docs", "compare_pair"))
-    mining = _mining_settings(options, seed)
-    guard = {key: options.pop(key) for key in ("metric", "alpha", "min_delta")}
-    training = TrainSettings(**{key: options.pop(key) for key in ("epochs", "max_steps", "batch_size", "learning_rate",
-                                                                  "max_seq_length", "negatives", "device")}, seed=seed)
-    base, train_file, train_split, max_train_queries, do_mine = (
-        options.pop(k) for k in ("base", "train_file", "train_split", "max_train_queries", "do_mine"))
-    if quiet:  # the command's own -q, as `embedscope -q`
-        progress.configure(-1)
+    data = settings["data"] if "data" in settings["named"] else None
+    max_queries, max_docs, cache = settings.get("max_queries"), settings.get("max_docs"), settings["cache"]
+    base, train_file, train_split, max_train_queries = (sources.base, sources.train_file, sources.train_split,
+                                                         sources.max_train_queries)
+    eval_data, eval_split = sources.eval_data, sources.eval_split
+    guard = {"metric": (settings.get("metrics") or ["ndcg@10"])[0], **dataclasses.asdict(decide)}
+    training = TrainSettings(**dataclasses.asdict(train), seed=seed)
+    mining = mining.settings(seed)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    log = (lambda msg: click.echo(msg, err=True)) if not quiet else (lambda msg: None)
+    log = options.say(settings)
     held_out_folder = eval_data or data
     if not held_out_folder:
         raise click.UsageError("the guard needs held-out judged queries: give --eval-data DIR or --data DIR")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
 import click
+
+from embedscope.cli import options
 
 
 def read_corpus(data: str | None, corpus: str | None):
@@ -32,9 +35,30 @@ def llm_client(url: str | None, model: str | None, api_key_env: str, option: str
     return ChatClient(url, model, key_env=api_key_env)
 
 
-@click.command("generate-queries")
-@click.option("--data", help="BEIR folder whose corpus.jsonl[.gz] is used (queries and qrels are not needed).")
-@click.option("--corpus", help="A BEIR corpus.jsonl[.gz] file instead of --data.")
+@dataclasses.dataclass
+class Generator:
+    """What writes the queries."""
+
+    generator: str
+    llm_url: str | None
+    llm_model: str | None
+    api_key_env: str
+    per_doc: int
+
+
+@dataclasses.dataclass
+class Checks:
+    """Which generated queries are kept."""
+
+    filter_model: str
+    top_n: int
+    min_words: int
+    max_words: int
+    max_copied_words: int
+
+
+@options.command("generate-queries")
+@options.shared("data", "corpus", "max_docs", "cache")
 @click.option("--generator", type=click.Choice(["llm", "terms", "title"]), default="llm", show_default=True,
               help="llm: an OpenAI-compatible chat model; terms/title: offline, no LLM (weaker, lexical).")
 @click.option("--llm-url", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
@@ -42,7 +66,6 @@ def llm_client(url: str | None, model: str | None, api_key_env: str, option: str
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
 @click.option("--num-docs", type=int, help="Generate from a random sample of this many documents [all].")
 @click.option("--per-doc", type=int, default=1, show_default=True, help="Queries asked for per document (LLM).")
-@click.option("--max-docs", type=int, help="Keep a random sample of this many documents as the corpus (sampled docs kept).")
 @click.option("--filter-model", default="bm25", show_default=True,
               help="Retriever for the round-trip check (a query is kept only if it finds its source document); 'none' turns it off.")
 @click.option("--top-n", type=int, default=20, show_default=True, help="Round trip: the source document must be in this top-N.")
@@ -51,23 +74,23 @@ def llm_client(url: str | None, model: str | None, api_key_env: str, option: str
 @click.option("--max-copied-words", type=int, default=8, show_default=True,
               help="Drop queries that copy a longer run of consecutive words from the passage body.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache (dense round-trip models).")
 @click.option("--output", "-o", required=True, help="Folder to write: corpus.jsonl, queries.jsonl, qrels/generated.tsv.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, per_doc, max_docs, filter_model,
-            top_n, min_words, max_words, max_copied_words, seed, cache, output, quiet):
+@options.gather("gen", Generator)
+@options.gather("checks", Checks)
+def command(settings, gen, checks, num_docs, seed, output):
     """Generate queries from documents so a corpus without qrels can be evaluated.
 
-    Each kept query is judged relevant (grade 1) to the document it came from; evaluate with
-    `embedscope run --data OUTPUT --split generated`.
+    Only the documents of --data (or --corpus) are read; --max-docs keeps a random sample of that many as the
+    corpus (the documents queries come from are kept). Each kept query is judged relevant (grade 1) to the
+    document it came from; evaluate with `embedscope run --data OUTPUT --split generated`.
     """
-    from embedscope import progress
     from embedscope.runs.context import RetrievalContext
     from embedscope.models import load_model
     from embedscope.noqrels import LLMQueryGenerator, OfflineQueryGenerator, QueryFilter, generate_queries, write_generated
 
-    if quiet:  # the command's own -q, as `embedscope -q`
-        progress.configure(-1)
+    data = settings["data"] if "data" in settings["named"] else None
+    corpus, max_docs, cache = settings.get("corpus"), settings.get("max_docs"), settings["cache"]
+    generator, llm_url, llm_model, per_doc = gen.generator, gen.llm_url, gen.llm_model, gen.per_doc
     docs = read_corpus(data, corpus)
     rng = random.Random(seed)
     ids = list(docs)
@@ -79,21 +102,20 @@ def command(data, corpus, generator, llm_url, llm_model, api_key_env, num_docs, 
         docs = {d: doc for d, doc in docs.items() if d in keep}
         chosen = [d for d in chosen if d in docs]
     if generator == "llm":
-        gen = LLMQueryGenerator(llm_client(llm_url, llm_model, api_key_env, "--generator llm"), per_doc=per_doc)
+        gen = LLMQueryGenerator(llm_client(llm_url, llm_model, gen.api_key_env, "--generator llm"), per_doc=per_doc)
     else:
         gen = OfflineQueryGenerator(docs, mode=generator)
         click.echo(f"offline generator ({generator}): keyword-style queries, weaker than an LLM's and biased "
                    "toward lexical models such as BM25", err=True)
     candidates = generate_queries(docs, gen, chosen)
     retriever = None
-    if filter_model and filter_model.lower() != "none":
-        retriever = RetrievalContext(cache).retriever(load_model(filter_model))
-    qfilter = QueryFilter(min_words=min_words, max_words=max_words, max_copied_words=max_copied_words,
-                          retriever=retriever, top_n=top_n)
+    if checks.filter_model and checks.filter_model.lower() != "none":
+        retriever = RetrievalContext(cache).retriever(load_model(checks.filter_model))
+    qfilter = QueryFilter(min_words=checks.min_words, max_words=checks.max_words,
+                          max_copied_words=checks.max_copied_words, retriever=retriever, top_n=checks.top_n)
     kept, dropped = qfilter.apply(candidates, docs)
     settings = {"generator": gen.name, "llm_url": llm_url, "llm_model": llm_model, "documents": len(chosen),
-                "per_doc": per_doc, "filter_model": filter_model, "top_n": top_n, "min_words": min_words,
-                "max_words": max_words, "max_copied_words": max_copied_words, "seed": seed}
+                "per_doc": per_doc, **dataclasses.asdict(checks), "seed": seed}
     folder = write_generated(output, docs, kept, dropped, settings=settings)
     reasons = {}
     for _, reason in dropped:

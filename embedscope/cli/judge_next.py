@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
+from embedscope.cli import options
+
 TEXT_WIDTH = 60
 
 
-@click.command("judge-next")
+@options.command("judge-next")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--metric", help="ndcg@k or precision@k whose differences are compared [ndcg at the run's k].")
 @click.option("--n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="Pairs to list.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="A pair is settled once its 1-alpha interval excludes zero (or MTC's bound does).")
@@ -25,15 +26,21 @@ TEXT_WIDTH = 60
 @click.option("--every", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="With --watch: seconds between looks at the judgment files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (verdicts and next pairs).")
-def command(run_dir, metric, count, alpha, max_grade, strategy, watch, every, as_json):
-    """Rank the unjudged (query, document) pairs of RUN_DIR's depth-k pool by how much judging them can change
-    the comparison of its models, and show each pair of models' verdict, its interval and whether it is settled.
+@options.shared("metrics", config=False)
+def command(settings, run_dir, count, alpha, max_grade, strategy, watch, every, as_json):
+    """Rank the unjudged (query, document) pairs of a run directory's pool by how much judging them can change the
+    comparison of its models.
+
+    The pool is RUN_DIR's depth-k pool; each pair of models' verdict is shown, with its interval and whether it is
+    settled.
 
     Judgments are read from RUN_DIR/judgments/qrels.tsv (written by `embedscope serve`) and
     RUN_DIR/judgments/llm-qrels.tsv (`embedscope pool --judge-url`); the dataset's qrels (a generated query's
     source document) count too. Judge the listed pairs in `embedscope serve RUN_DIR` (active mode shows the
-    same order) and run again, or keep this open with --watch.
+    same order) and run again, or keep this open with --watch. The first --metric (ndcg@k or precision@k) is the
+    one compared [ndcg at the run's k].
     """
+    metric = (settings.get("metrics") or [None])[0]
     from embedscope.noqrels.active import LLM_LABELS, for_run_dir, run_dir_labels
     from embedscope.rundir import read_dataset
 

@@ -4,35 +4,33 @@ import json
 
 import click
 
+from embedscope.cli import options
 
-@click.command("pipeline")
-@click.option("--data", required=True, help="BEIR folder.")
-@click.option("--split", default="test", show_default=True)
+
+@options.command("pipeline")
+@options.shared(*options.DATA, "models", "k", "depth", "metrics", "index", "similarity", *options.STORAGE,
+                fallback={"models": []})
 @click.option("--baseline", "-b", default="minilm", show_default=True, help="Plain model the pipelines are tested against.")
-@click.option("--model", "-m", "pipelines", multiple=True,
-              help="Pipeline spec (repeatable): hybrid:bm25+minilm, rerank:minilm>cross-encoder:PATH, cluster-filter:minilm?clusters=20")
 @click.option("--alpha-sweep", "sweep", help="Two stages 'FIRST+SECOND' to fuse at alpha = 0, 0.1, ..., 1 (min-max).")
-@click.option("--k", type=int, default=10, show_default=True)
-@click.option("--depth", type=int, default=100, show_default=True)
-@click.option("--max-queries", type=int)
-@click.option("--max-docs", type=int)
-@click.option("--output", "-o", default="embedscope-runs", show_default=True)
-@click.option("--cache", default=".embedscope-cache", show_default=True)
-def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_docs, output, cache):
-    """Score pipelines against a plain baseline: delta, wins/losses, paired t and randomization tests."""
+def command(settings, baseline, sweep):
+    """Score pipelines against a plain baseline: delta, wins/losses, paired t and randomization tests.
+
+    Each --model is a pipeline spec: hybrid:bm25+minilm, rerank:minilm>cross-encoder:PATH,
+    cluster-filter:minilm?clusters=20.
+    """
     from embedscope.cli.errors import require_results
-    from embedscope.data import load
-    from embedscope.compare import compare
+    from embedscope.data import load_from
     from embedscope.pipelines.versus import paired_delta, verdict
     from embedscope.report import new_run_dir, write_outputs
 
+    pipelines, k, depth, cache = settings["models"], settings["k"], settings["depth"], settings["cache"]
     if not pipelines and not sweep:
         raise click.UsageError("name at least one --model pipeline or an --alpha-sweep")
-    dataset = load(data, split=split, max_queries=max_queries, max_docs=max_docs)
+    dataset = load_from(settings)
     if not dataset.has_qrels:
-        raise click.UsageError(f"{data}: no qrels for split '{split}'; pipelines are compared on judged queries")
-    comparison = compare(dataset, [baseline, *pipelines], k=k, depth=depth, cache_dir=cache,
-                         log=lambda m: click.echo(m, err=True))
+        raise click.UsageError(f"{dataset.name}: no qrels for split '{settings['split']}'; pipelines are compared "
+                               "on judged queries")
+    comparison = options.compare_models(dataset, [baseline, *pipelines], settings)
     require_results(comparison, partial_ok=False)  # every pipeline is compared with the baseline
     metric = comparison.main_metric
     base = comparison.results[0]
@@ -47,7 +45,7 @@ def command(data, split, baseline, pipelines, sweep, k, depth, max_queries, max_
     report = {"baseline": base.name, "metric": metric, "pipelines": rows}
     if sweep:
         report["alpha_sweep"] = _sweep(dataset, sweep, depth, k, cache)
-    run_dir = write_outputs(comparison, new_run_dir(output, dataset.name),
+    run_dir = write_outputs(comparison, new_run_dir(settings["output"], dataset.name),
                             extra={"pipelines.json": json.dumps(report, indent=2)})["run_dir"]
     click.echo(f"{metric}: baseline {base.name} = {base.evaluation.mean[metric]:.4f}")
     for row in rows:

@@ -2,68 +2,76 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
+from embedscope.cli import options
+
 LLM_LABELS = Path("judgments") / "llm-qrels.tsv"
 
 
-@click.command("pool")
+@dataclasses.dataclass
+class Judge:
+    """The LLM judge: an OpenAI-compatible chat server."""
+
+    judge_url: str | None
+    judge_model: str | None
+    api_key_env: str
+    workers: int
+
+
+@options.command("pool", aliases=(options.Alias("--labels", "--judgments"), options.Alias("--depth", "--pool-depth")))
+@options.shared(*options.DATA, "models", "k", *options.STORAGE, fallback={"models": []})
 @click.option("--run-dir", type=click.Path(file_okay=False), help="A run directory from `embedscope run` (its runs are pooled).")
-@click.option("--data", help="BEIR folder (instead of --run-dir: the models are run first).")
-@click.option("--split", help="qrels split whose queries are used, when the folder has qrels [test].")
-@click.option("--model", "-m", "models", multiple=True, help="Model spec to run and pool (repeatable), with --data.")
-@click.option("--max-queries", type=int, help="Use a sample of this many queries.")
-@click.option("--max-docs", type=int, help="Keep at most this many docs.")
-@click.option("--depth", type=int, default=10, show_default=True, help="Pool depth: each model's top-DEPTH per query is judged.")
-@click.option("--k", type=int, help="Metric cutoff [pool depth].")
+@click.option("--pool-depth", "depth", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Each model's top hits per query that go into the pool to be judged.")
 @click.option("--judge-url", help="OpenAI-compatible server for the LLM judge, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--judge-model", help="Chat model name for the LLM judge.")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Judge requests in flight at once.")
-@click.option("--labels", type=click.Path(dir_okay=False), help="Extra labels (qrels TSV) to score on [RUN_DIR/judgments/qrels.tsv, the web UI's].")
-@click.option("--output", "-o", default="embedscope-runs", show_default=True, help="Where a new run directory goes (with --data).")
-@click.option("--cache", default=".embedscope-cache", show_default=True, help="Embedding cache; LLM judgments are cached in it too.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def command(run_dir, data, split, models, max_queries, max_docs, depth, k, judge_url, judge_model, api_key_env,
-            workers, labels, output, cache, quiet):
+@options.gather("judging", Judge)
+def command(settings, run_dir, depth, judging):
     """Pool the top-DEPTH hits of every model, label the pool, and score each model on the labels.
 
-    Writes RUN_DIR/pool/pool.tsv (the pairs to judge: judge them in `embedscope serve RUN_DIR` or with
-    --judge-url/--judge-model), RUN_DIR/judgments/llm-qrels.tsv (LLM labels, BEIR qrels) and
-    RUN_DIR/pool/evaluation.json. Human labels win over LLM labels for the same pair.
+    Without --run-dir the --model specs are run on the data first. Writes RUN_DIR/pool/pool.tsv (the pairs to
+    judge: judge them in `embedscope serve RUN_DIR` or with --judge-url/--judge-model),
+    RUN_DIR/judgments/llm-qrels.tsv (LLM labels, BEIR qrels) and RUN_DIR/pool/evaluation.json. Human labels
+    (--judgments [RUN_DIR/judgments/qrels.tsv, the web app's]) win over LLM labels for the same pair; --k is the
+    metric cutoff [the pool depth]. LLM judgments are cached in --cache.
     """
-    from embedscope import progress
     from embedscope.judgments import format_qrels, judgments_path, merge_qrels, read_judgments, write_durably
     from embedscope.noqrels import LLMJudge, depth_pool, evaluate_on_labels, judge_pool, write_pool
     from embedscope.noqrels.pooling import pool_size, unjudged
     from embedscope.rundir import read_dataset, read_runs
 
-    if quiet:  # the command's own -q, as `embedscope -q`
-        progress.configure(-1)
-    k = k or depth
+    k = settings["k"] if "k" in settings["named"] else depth
+    cache, labels = settings["cache"], settings.get("judgments") or []
+    judge_url, judge_model = judging.judge_url, judging.judge_model
     if run_dir:
         runs = list(read_runs(run_dir).values())
         dataset = read_dataset(run_dir)
     else:
-        run_dir, runs, dataset = _run_models(data, split, models, max_queries, max_docs, depth, output, cache, quiet)
+        run_dir, runs, dataset = _run_models(settings, depth)
     run_dir = Path(run_dir)
     pool = depth_pool(runs, depth)
     pool_file = write_pool(pool, run_dir / "pool" / "pool.tsv")
     click.echo(f"pool: {pool_size(pool):,} pairs over {len(pool):,} queries from {len(runs)} runs at depth {depth} "
                f"-> {pool_file}", err=True)
 
-    human = read_judgments(labels) if labels else read_judgments(judgments_path(run_dir))
+    human: dict[str, dict[str, int]] = {}
+    for path in labels or [judgments_path(run_dir)]:
+        human = merge_qrels(human, read_judgments(path))
     llm_labels: dict[str, dict[str, int]] = {}
     stats = None
     if judge_url or judge_model:
         from embedscope.cli.generate import llm_client
 
-        judge = LLMJudge(llm_client(judge_url, judge_model, api_key_env, "--judge-url/--judge-model"),
+        judge = LLMJudge(llm_client(judge_url, judge_model, judging.api_key_env, "--judge-url/--judge-model"),
                          cache_path=Path(cache) / "judgments" / "llm-judgments.jsonl")
-        llm_labels, stats = judge_pool(pool, dataset, judge, workers=workers, skip=human)
+        llm_labels, stats = judge_pool(pool, dataset, judge, workers=judging.workers, skip=human)
         write_durably(run_dir / LLM_LABELS, format_qrels(llm_labels))
         click.echo(f"LLM judge {judge.name}: {stats['judged']} new, {stats['cached']} cached, "
                    f"{stats['failed']} unparseable (left unjudged) -> {run_dir / LLM_LABELS}", err=True)
@@ -88,22 +96,21 @@ def command(run_dir, data, split, models, max_queries, max_docs, depth, k, judge
     return report
 
 
-def _run_models(data, split, models, max_queries, max_docs, depth, output, cache, quiet):
+def _run_models(settings: dict, depth: int):
     from embedscope.cli.errors import require_results
     from embedscope.data import load_from
-    from embedscope.compare import compare
     from embedscope.report import new_run_dir, write_outputs
 
-    if not data or not models:
+    if not settings["models"]:
         raise click.UsageError("give --run-dir, or --data with at least one --model")
-    config = {"data": data, "split": split or "test", "max_queries": max_queries, "max_docs": max_docs}
-    dataset = load_from(config)
-    comparison = compare(dataset, list(models), k=depth, depth=max(depth, 100), cache_dir=cache,
-                         log=lambda msg: click.echo(msg, err=True) if not quiet else None)
+    source = {**settings, "judgments": None}  # human labels are scored on below, not merged into the data
+    dataset = load_from(source)
+    comparison = options.compare_models(dataset, settings["models"], settings, k=depth,
+                                        depth=max(depth, settings["depth"]))
     require_results(comparison, partial_ok=False)  # a pool of some models only would mislead the judging
-    comparison.settings["source"] = {key: config.get(key) for key in
+    comparison.settings["source"] = {key: source.get(key) for key in
                                      ("data", "split", "corpus", "queries", "qrels", "columns", "max_queries", "max_docs")}
-    run_dir = write_outputs(comparison, new_run_dir(output, dataset.name))["run_dir"]
+    run_dir = write_outputs(comparison, new_run_dir(settings["output"], dataset.name))["run_dir"]
     return run_dir, [r.run for r in comparison.results], dataset
 
 

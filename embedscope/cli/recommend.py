@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
+from embedscope.cli import options
 
-@click.command("recommend")
+
+@dataclasses.dataclass
+class Limits:
+    """The constraints a recommended model must meet."""
+
+    max_latency_ms: float | None
+    max_cost: float | None
+    max_dim: int | None
+    language: str | None
+
+
+@options.command("recommend")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--max-latency-ms", type=float, help="Single-query latency limit (measured p95, ms).")
 @click.option("--max-cost", type=float, help="Budget in USD to embed --scale texts.")
 @click.option("--max-dim", type=int, help="Largest vector dimension allowed.")
 @click.option("--language", help="Language the model must declare (ISO code like en, zh; multilingual models qualify).")
 @click.option("--scale", type=int, help="Texts the budget covers [the run's corpus size].")
-@click.option("--metric", help="Quality metric [the run's main metric].")
 @click.option("--latency-queries", type=int, default=50, show_default=True,
               help="Single queries timed per model whose latency is not measured yet (0: measure nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
-def command(run_dir, max_latency_ms, max_cost, max_dim, language, scale, metric, latency_queries, as_json):
+@options.shared("metrics", config=False)
+@options.gather("limits", Limits)
+def command(settings, run_dir, limits, scale, latency_queries, as_json):
     """Pick the best model of a run directory under constraints.
 
     Latency is measured here for every model that has none yet (dense, precomputed, BM25 and pipelines: one
     query at a time, from text to top-k) and kept in RUN_DIR/latency.json. Costs come from perf.json
-    (`embedscope bench --run-dir`); BM25 embeds nothing and costs nothing to index.
+    (`embedscope bench --run-dir`); BM25 embeds nothing and costs nothing to index. Quality is the first
+    --metric [the run's main metric].
     """
+    metric = (settings.get("metrics") or [None])[0]
+    max_cost = limits.max_cost
     from embedscope.perf.tables import print_recommendation
     from embedscope.recommend import candidates_from, recommend
     from embedscope.rundir import read_results
@@ -40,7 +57,7 @@ def command(run_dir, max_latency_ms, max_cost, max_dim, language, scale, metric,
         raise click.BadParameter(f"{metric} not in this run ({', '.join(results.metrics)})", param_hint="--metric")
     latency = measured_latency(run_dir, results, perf, latency_queries)
     candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale, latency=latency)
-    advice = recommend(candidates, max_latency_ms=max_latency_ms, max_cost=max_cost, max_dim=max_dim, language=language)
+    advice = recommend(candidates, **dataclasses.asdict(limits))
     advice |= {"metric": metric, "scale": scale}
     if as_json:
         click.echo(json.dumps(advice, indent=2))

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import click
 
+from embedscope.cli import options
 
 
-@click.command("show")
+
+@options.command("show", aliases=(options.Alias("-q", "--query", options.not_an_option), options.Alias("--k", "--hits"),
+                                  options.Alias("--model", "--only"), options.Alias("-m", "--only")))
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--query", "-q", "query_ids", multiple=True, metavar="QID", help="Query id to show (repeatable).")
+@click.option("--query", "query_ids", multiple=True, metavar="QID", help="Query id to show (repeatable).")
 @click.option("--disagreements", "-d", type=click.IntRange(min=1), default=3, show_default=True,
               help="Without --query: show this many queries the models disagree on most.")
-@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per model.")
-@click.option("--metric", help="Metric for the per-query scores and disagreements [the run's main metric].")
-@click.option("--model", "-m", "models", multiple=True, help="Only these models (repeatable) [all].")
-def command(run_dir, query_ids, disagreements, k, metric, models):
+@options.HITS
+@click.option("--only", "models", multiple=True, metavar="NAME", help="Only these models of the run (repeatable) [all].")
+@options.shared("metrics", config=False)
+def command(settings, run_dir, query_ids, disagreements, hits, models):
     """Side-by-side top-k of every model for chosen queries of a run directory.
 
     Each hit is marked ✅ relevant (top grade), ⚪ partly relevant (lower grade), ❌ judged not relevant,
-    ? unjudged.
+    ? unjudged. The per-query scores and disagreements use the first --metric [the run's main metric].
     """
+    metric, k = (settings.get("metrics") or [None])[0], hits
 
     from embedscope.metrics import canonical, evaluate
     from embedscope.rundir import read_dataset, read_results, read_runs
@@ -33,7 +37,7 @@ def command(run_dir, query_ids, disagreements, k, metric, models):
         unknown = [m for m in models if m not in runs]
         if unknown:
             raise click.BadParameter(f"{', '.join(unknown)} not in this run; it has {', '.join(runs)}",
-                                     param_hint="--model")
+                                     param_hint="--only")
         runs = {m: runs[m] for m in models}
     dataset = read_dataset(run_dir, results)
     metric = canonical(metric or results.main_metric)

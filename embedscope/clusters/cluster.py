@@ -75,12 +75,7 @@ def hdbscan(vectors: np.ndarray, min_cluster_size: int = 10, min_samples: int | 
 
 
 def parse_ks(text: str) -> list[int]:
-    """'8' -> [8]; '2..12' -> 2..12; '4,8,16' -> [4, 8, 16]."""
-    text = str(text).strip()
-    try:
-        if ".." in text:
-            low, high = (int(v) for v in text.split(".."))
-            return list(range(low, high + 1))
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"k must be a number, a range like 2..12 or a list like 4,8,16; got '{text}'") from None
+    """'8' -> [8]; '2..12' -> 2..12; '4,8,16' -> [4, 8, 16] (embedscope.specs: the one range syntax)."""
+    from embedscope.specs import parse_counts
+
+    return parse_counts(text, "clusters")

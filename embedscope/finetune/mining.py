@@ -31,7 +31,7 @@ class MiningSettings:
 
     def check(self) -> None:
         if not 1 <= self.range_min <= self.range_max:
-            raise ValueError(f"rank range {self.range_min}-{self.range_max} must satisfy 1 <= start <= end")
+            raise ValueError(f"rank range {self.range_min}..{self.range_max} must satisfy 1 <= start <= end")
         if self.num_negatives < 1:
             raise ValueError("--num-negatives must be at least 1")
         if not 0 < self.margin <= 1:
@@ -41,10 +41,10 @@ class MiningSettings:
 
 
 def parse_range(text: str) -> tuple[int, int]:
-    start, sep, end = text.partition("-")
-    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
-        raise ValueError(f"rank range '{text}' must look like START-END, e.g. 2-200")
-    return int(start), int(end)
+    """'2..200' -> (2, 200) (embedscope.specs: the one range syntax)."""
+    from embedscope.specs import parse_range as parse
+
+    return parse(text, "rank range")
 
 
 def candidate_corpus(examples: list[TrainingExample]) -> list[str]:

@@ -13,7 +13,6 @@ Options follow in a query string: `st:PATH?query_prompt=query: &document_prompt=
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
 from embedscope.models.base import Embedder, Retriever
 
@@ -97,11 +96,12 @@ def parse_spec(spec: str | dict) -> tuple[str, str | None, dict]:
         if not kind:
             raise ValueError(f"model entry {spec} needs a 'type'")
         target = options.pop("path", None) or options.pop("model", None)
-    else:
-        head, _, query = spec.partition("?")
-        kind, _, target = head.partition(":")
-        target = target or None
-        options = {k: _coerce(v) for k, v in parse_qsl(query, keep_blank_values=True)}
+    else:  # the one spec grammar (embedscope.specs): a malformed spec names its bad part and shows the grammar
+        from embedscope.specs import parse
+
+        parsed = parse(spec, "model spec")
+        kind, target = parsed.kind, parsed.target
+        options = {k: _coerce(v) for k, v in parsed.options.items()}
     kind = ALIASES.get(kind.strip().lower(), kind.strip().lower())
     return kind, target, options
 

@@ -24,10 +24,11 @@ def load_stage(spec_or_model):
 
 
 def split_stages(target: str | None, separator: str, kind: str, example: str) -> list[str]:
-    parts = [p.strip() for p in (target or "").split(separator)]
-    if len(parts) < 2 or not all(parts):
-        raise ValueError(f"'{kind}' needs stages separated by '{separator}', e.g. {example}")
-    return parts
+    """The stage specs of `kind:target` joined by `separator` (embedscope.specs: the one spec grammar)."""
+    from embedscope.specs import stages
+
+    spec = f"{kind}:{target}" if target and not kind.startswith("-") else (target or kind)
+    return stages(spec, target, separator, example)
 
 
 def parse_floats(value, option: str) -> list[float]:
