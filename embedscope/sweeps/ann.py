@@ -167,7 +167,8 @@ def ann_sweep(
                 qps_batch = _best_rate(lambda: index.search(queries, k), len(queries), min_seconds)
                 single = [queries[i : i + 1] for i in range(len(queries))]
                 qps_single = _best_rate(lambda: [index.search(q, k) for q in single], len(queries), min_seconds)
-                spec = build if not params else build + "," + ",".join(f"{a}={b}" for a, b in params.items())
+                given = "&".join(f"{a}={b}" for a, b in params.items())
+                spec = build if not params else build + ("&" if "?" in build else "?") + given
                 row = {
                     "model": model, "spec": spec, "family": family(build), "params": dict(params),
                     f"recall@{k}": float(recall.mean()), "metrics": quality,
