@@ -93,8 +93,12 @@ def scores_view(explorer: Explorer, *, k: int, rescored: dict | None = None, per
     judged = explorer.judgments.load() if judged is None else judged
     rows = kept_queries(explorer.query_list(judged=judged, k=k, per_query=per_query), max_queries)
     models = sections.model_rows(now, perf)
-    values = {m: {metric: [_round(per_query.get(m, {}).get(r["id"], {}).get(metric)) for r in rows]
-                  for metric in explorer.metrics} for m in explorer.models}
+    ids, values = [r["id"] for r in rows], {}
+    for m in explorer.models:  # per query and metric, rounded: the largest part of what the app sends per judgment
+        by_query = per_query.get(m, {})
+        found = [by_query.get(q) or {} for q in ids]
+        values[m] = {metric: [None if (v := f.get(metric)) is None else round(float(v), 4) for f in found]
+                     for metric in explorer.metrics}
     return json_safe({
         "judged": ({"count": rescored["judgments"], "queries": rescored["queries"]} if rescored else
                    {"count": 0, "queries": 0}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from embedscope.stats.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_means
-from embedscope.stats.per_query import disagreements, marks_line, win_tie_loss
+from embedscope.stats.per_query import disagreements, marks_line, top_grade, win_tie_loss
 from embedscope.stats.randomization import DEFAULT_PERMUTATIONS
 from embedscope.stats.verdicts import compare_pairs, warnings_for
 
@@ -71,9 +71,9 @@ def analyse(
                           permutations=opts["permutations"], resamples=opts["resamples"], seed=opts["seed"],
                           resampled=kept)
     worst = disagreements(names, query_ids, scores[main], opts["top_disagreements"], comparison.dataset.queries)
-    k = comparison.k
+    k, top = comparison.k, top_grade(comparison.dataset.qrels)
     for row in worst:
-        row["marks"] = {r.name: marks_line(comparison.dataset, r.run, row["query_id"], k) for r in results}
+        row["marks"] = {r.name: marks_line(comparison.dataset, r.run, row["query_id"], k, top) for r in results}
     return {
         "confidence_intervals": {
             "method": "percentile bootstrap over queries",

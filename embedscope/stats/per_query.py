@@ -108,7 +108,8 @@ def side_by_side(dataset, runs, query_id: str, k: int = 10, metric_values: dict[
             "relevant_total": sum(g > 0 for g in rels.values()), "models": models, "missed": missed}
 
 
-def marks_line(dataset, run, query_id: str, k: int = 10) -> str:
-    """The top-k of one run for one query as a row of marks, e.g. '✅❌?⚪…' (compact, for Markdown)."""
-    rels, top = dataset.qrels.get(query_id, {}), top_grade(dataset.qrels)
+def marks_line(dataset, run, query_id: str, k: int = 10, top: int | None = None) -> str:
+    """The top-k of one run for one query as a row of marks, e.g. '✅❌?⚪…' (compact, for Markdown).
+    top: the dataset's top grade, when the caller has it (it reads every judgment)."""
+    rels, top = dataset.qrels.get(query_id, {}), top_grade(dataset.qrels) if top is None else top
     return "".join(MARKS[relevance_label(rels.get(d), top)] for d, _ in run.ranked(query_id, k))
