@@ -230,6 +230,8 @@ def test_report_renders_every_section(browser, runs, which, width):
     assert len(set(browser.execute_script(
         "return [...document.querySelectorAll('#fig-speed .point circle')].map((c) => c.getAttribute('fill'))"))) == 4
     assert texts(browser, "#fig-speed .legend-item") and all(texts(browser, "#fig-speed .tick"))
+    (sources,) = texts(browser, "#fig-speed .sources")  # where each speed comes from, in view
+    assert sources.startswith("x from:") and "bm25 — index build in this run" in sources
     qid = runs["query_ids"][0]
     click(browser, f'#queries tr[data-id="{qid}"]')
     wait_for(browser, lambda d: len(d.find_elements("css selector", "#query .sbs-col")) == 4)

@@ -451,6 +451,10 @@ def test_task_report_shows_the_verdicts_over_the_tasks_unit(tmp_path, sts_data):
     keys = [c["key"] for c in view["significance"]["columns"]]
     assert "test" in keys and "p_ttest_holm" not in keys  # no column this task leaves empty
     assert "60 pairs" in view["significance"]["note"]
+    from embedscope.webui import Explorer
+
+    with pytest.raises(ValueError, match="embedscope report"):  # serve browses retrieval runs, and says so
+        Explorer(run_dir)
 
 
 def test_a_local_model_end_to_end_from_the_cli_and_its_run_directory_feeds_bench(tmp_path, sts_data):

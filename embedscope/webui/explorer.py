@@ -56,6 +56,9 @@ class Explorer:
     def __init__(self, run_dir: str | Path, dataset=None):
         self.run_dir = Path(run_dir)
         self.results = read_results(self.run_dir)  # embedscope.results.Results
+        if self.results.task != "retrieval":
+            raise ValueError(f"{self.run_dir} is a {self.results.task} run: its units are scored as a whole, with no "
+                             f"queries and hits to browse or judge; `embedscope report {self.run_dir}` writes its report")
         self.runs = read_runs(self.run_dir, self.results)
         self.dataset_problem: str | None = None
         self.dataset = dataset if dataset is not None else self._reload_dataset()
