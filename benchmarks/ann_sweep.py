@@ -25,6 +25,7 @@ from embedscope.data import load
 from embedscope.models import load_model
 from embedscope.runs.dense import DenseRetriever
 from embedscope.sweeps import ann_sweep, compression_sweep, default_options
+from embedscope.sweeps.ann import Timing
 from embedscope.sweeps.report import print_compression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,8 @@ def main() -> None:
     console.print(f"{dataset.name}: {len(docs):,} docs x {docs.shape[1]} dims, {len(queries):,} queries; "
                   f"{model.name} vectors in {time.perf_counter() - started:.1f}s (cached after the first run)")
 
-    sweep = ann_sweep(dataset, docs, queries, model=model.name, grid_name=args.grid, min_seconds=args.min_seconds)
+    sweep = ann_sweep(dataset, docs, queries, model=model.name, grid_name=args.grid,
+                      timing=Timing(min_seconds=args.min_seconds))
     flat = next(r for r in sweep.rows if r["spec"] == "faiss:Flat")
     t = Table(title=f"ANN grid, {model.name}: 1 faiss thread; speed-up = QPS batch / exact Flat QPS batch")
     for name in ("index", "recall@10", "nDCG@10", "QPS batch", "QPS 1-by-1", "speed-up", "build s", "MiB"):

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("faiss", reason="faiss-cpu is not installed")
 
 from embedscope.sweeps import ann_sweep, compression_sweep, default_options, grid, parse_option  # noqa: E402
-from embedscope.sweeps.compression import truncate  # noqa: E402
+from embedscope.sweeps.ann import Timing  # noqa: E402
+from embedscope.sweeps.compression import Bootstrap, truncate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def static_vectors(scifact_small, static_model, session_cache):
 def minilm_sweep(scifact_small, minilm_vectors):
     docs, queries = minilm_vectors
     options = [parse_option(o) for o in ("float16", "int8", "binary", "binary+rescore", "binary+rescore-float")]
-    return compression_sweep(scifact_small, docs, queries, model="minilm", options=options, resamples=2000)
+    return compression_sweep(scifact_small, docs, queries, model="minilm", options=options, bootstrap=Bootstrap(2000))
 
 
 def row(sweep, option):
@@ -73,7 +74,7 @@ def test_delta_means_and_intervals_agree_with_per_query_values(minilm_sweep):
 
 def test_identity_compression_has_an_interval_containing_zero(scifact_small, static_vectors):
     docs, queries = static_vectors
-    sweep = compression_sweep(scifact_small, docs, queries, options=[parse_option("float32")], resamples=1000)
+    sweep = compression_sweep(scifact_small, docs, queries, options=[parse_option("float32")], bootstrap=Bootstrap(1000))
     low, high = sweep.rows[0]["ci"]["ndcg@10"]
     assert low <= 0 <= high
     assert sweep.rows[0]["saved_pct"] == pytest.approx(0)
@@ -128,7 +129,7 @@ def test_ann_sweep_points(scifact_small, static_vectors):
     docs, queries = static_vectors
     specs = ["faiss:Flat", "faiss:HNSW32?efSearch=8", "faiss:HNSW32?efSearch=400",
              "faiss:IVF16,Flat?nprobe=1", "faiss:IVF16,Flat?nprobe=16"]
-    sweep = ann_sweep(scifact_small, docs, queries, model="static", specs=specs, min_seconds=0.01)
+    sweep = ann_sweep(scifact_small, docs, queries, model="static", specs=specs, timing=Timing(min_seconds=0.01))
     by = {r["spec"]: r for r in sweep.rows}
     assert list(by) == specs
     assert by["faiss:Flat"]["recall@10"] == pytest.approx(1.0, abs=0.005)

@@ -65,7 +65,7 @@ def compression(settings, dims, compressions, rescore, resamples, seed):
     --metric defaults to ndcg@10 and recall@100.
     """
     from embedscope.sweeps import compression_sweep, default_options, parse_option
-    from embedscope.sweeps.compression import MATRYOSHKA_DIMS
+    from embedscope.sweeps.compression import MATRYOSHKA_DIMS, Bootstrap
     from embedscope.report.outputs import staged
     from embedscope.sweeps.report import print_compression, write_compression
 
@@ -78,7 +78,7 @@ def compression(settings, dims, compressions, rescore, resamples, seed):
         chosen = given or default_options(docs.shape[1], dim_list, rescore)
         click.echo(f"[{name}] {len(chosen)} options over {docs.shape[1]}-dim vectors", err=True)
         sweep = compression_sweep(dataset, docs, queries, model=name, options=chosen, similarity=config["similarity"],
-                                  metrics=metrics, depth=depth, resamples=resamples, seed=seed)
+                                  metrics=metrics, depth=depth, bootstrap=Bootstrap(resamples, seed=seed))
         print_compression(sweep)
         sweeps.append(sweep)
     settings = {"similarity": config["similarity"], "depth": depth, "rescore": rescore, "resamples": resamples,
@@ -107,6 +107,7 @@ def ann(settings, grid_name, indexes, threads, min_seconds):
     --k is the cutoff of recall vs exact search and of nDCG@k.
     """
     from embedscope.sweeps import ann_sweep
+    from embedscope.sweeps.ann import Timing
     from embedscope.report.outputs import staged
     from embedscope.sweeps.report import print_ann, write_ann
 
@@ -115,7 +116,7 @@ def ann(settings, grid_name, indexes, threads, min_seconds):
     for dataset, name, docs, queries in _vectors(config):
         click.echo(f"[{name}] sweeping {'given indexes' if indexes else grid_name + ' grid'}", err=True)
         sweep = ann_sweep(dataset, docs, queries, model=name, specs=list(indexes) or None, grid_name=grid_name,
-                          similarity=config["similarity"], k=k, threads=threads or None, min_seconds=min_seconds)
+                          similarity=config["similarity"], k=k, timing=Timing(threads or None, min_seconds))
         print_ann(sweep)
         sweeps.append(sweep)
     settings = {"similarity": config["similarity"], "k": k, "grid": None if indexes else grid_name,

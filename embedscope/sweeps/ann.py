@@ -1,7 +1,7 @@
 """Approximate search traded against speed: recall of the exact top-k, task quality, QPS, build time, memory.
 
 Each distinct index (the spec without its search-time parameters) is built once, then searched at every
-efSearch / nprobe of the grid. Timings use `threads` faiss threads (1 by default, so numbers do not depend on
+efSearch / nprobe of the grid. Timings (`Timing`) use `threads` faiss threads (1 by default, so numbers do not depend on
 how busy the machine's other cores are):
   qps_batch   all queries in one search call (offline / batch throughput)
   qps_single  one query per call (online serving, per-call overhead included)
@@ -124,6 +124,15 @@ class AnnSweep:
                 "settings": self.settings, "points": self.rows}
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How speed is measured: faiss threads while timing (None: all cores), and how long the passes behind each
+    QPS figure (the best of them) last in all."""
+
+    threads: int | None = 1
+    min_seconds: float = 0.2
+
+
 def ann_sweep(
     dataset,
     doc_vectors: np.ndarray,
@@ -135,9 +144,7 @@ def ann_sweep(
     similarity: str = "cosine",
     k: int = 10,
     metrics=None,
-    threads: int | None = 1,
-    min_seconds: float = 0.2,
-    on_point=None,
+    timing: Timing = Timing(),
 ) -> AnnSweep:
     """One row per spec: recall@k of the exact top-k, task metrics from the approximate run, speed, memory."""
     metrics = [canonical(m) for m in (metrics or [f"ndcg@{k}"])]
@@ -153,6 +160,7 @@ def ann_sweep(
         groups.setdefault(build, []).append(search)
     queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
     rows = []
+    threads, min_seconds = timing.threads, timing.min_seconds
     with faiss_threads(threads):
         for build, searches in groups.items():
             index, built = timed_build(build, similarity, doc_vectors)
@@ -178,8 +186,6 @@ def ann_sweep(
                     "bytes_per_vector": int(getattr(index, "code_size", 0) or 0),
                 }
                 rows.append(row)
-                if on_point:
-                    on_point(row)
     settings = {"threads": threads, "min_seconds": min_seconds, "grid": None if chosen else grid_name,
                 "queries": len(queries), "documents": len(doc_vectors)}
     return AnnSweep(model, int(doc_vectors.shape[1]), similarity, k, metrics, rows, settings)

@@ -113,6 +113,15 @@ def _search(index_spec: str, similarity: str, docs: np.ndarray, queries: np.ndar
     return index, scores, positions, built["index_seconds"], time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """The percentile bootstrap behind each delta's interval."""
+
+    resamples: int = 10_000
+    confidence: float = 0.95
+    seed: int = 0
+
+
 def compression_sweep(
     dataset,
     doc_vectors: np.ndarray,
@@ -123,9 +132,7 @@ def compression_sweep(
     similarity: str = "cosine",
     metrics=("ndcg@10", "recall@100"),
     depth: int = 100,
-    resamples: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> CompressionSweep:
     """Score each option against float32 exact search on the same vectors; deltas are option - baseline."""
     metrics = [canonical(m) for m in metrics]
@@ -166,7 +173,7 @@ def compression_sweep(
             deltas = np.array([evaluation.per_query[m][q] - base_eval.per_query[m][q] for q in base_eval.query_ids])
             row["delta"][m] = float(deltas.mean()) if len(deltas) else 0.0
             if len(deltas):
-                low, high = percentile_ci(deltas[:, None], confidence, resamples, seed)
+                low, high = percentile_ci(deltas[:, None], bootstrap.confidence, bootstrap.resamples, bootstrap.seed)
                 row["ci"][m] = [float(np.ravel(low)[0]), float(np.ravel(high)[0])]
             else:
                 row["ci"][m] = [0.0, 0.0]
