@@ -220,6 +220,15 @@ def test_a_malformed_model_spec_names_its_part_and_shows_the_grammar(spec, part,
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.parametrize("index, part", [("faiss:HNSW32?efSearch", "'efSearch'"), ("milvus:db:http", "'db:http'")])
+def test_a_malformed_index_spec_stops_before_any_work(index, part, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["embedscope", "run", "--data", str(tmp_path / "not-read"), "--index", index])
+    assert run_cli(cli) == 2
+    out = capsys.readouterr().err
+    assert out.startswith("error:") and len(out.strip().splitlines()) == 1, out
+    assert part in out and "KIND[:TARGET][?OPTION=VALUE" in out and "not-read" not in out, out
+
+
 def test_one_range_syntax_and_the_old_one_with_a_warning(caplog):
     from embedscope import specs
     from embedscope.clusters import parse_ks

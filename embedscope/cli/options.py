@@ -131,6 +131,10 @@ def resolve(given: dict, fallback: dict | None = None) -> dict:
         settings["columns"] = dict(_pair(c) for c in settings["columns"])
     if isinstance(settings.get("metrics"), str):
         settings["metrics"] = [settings["metrics"]]
+    if settings.get("index"):  # a malformed index spec stops here, before any data is read or text embedded
+        from embedscope.specs import index_spec
+
+        index_spec(settings["index"])
     settings["quiet"] = progress.is_quiet()
     settings["given_data"] = bool(given.get("data") or given.get("corpus") or config_path)
     settings["named"] = named
