@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from embedscope.index.base import (SIMILARITIES, VectorIndex, check_similarity, normalize, prepare,
-                                   similarity_scores)
+                                   similarity_scores, top_k)
 from embedscope.index.exact import ExactIndex
 
 
@@ -36,4 +36,4 @@ def timed_build(spec: str, similarity: str, vectors=None, build=None) -> tuple[V
 
 
 __all__ = ["SIMILARITIES", "ExactIndex", "VectorIndex", "build_index", "check_similarity", "normalize", "prepare",
-           "similarity_scores", "timed_build"]
+           "similarity_scores", "timed_build", "top_k"]

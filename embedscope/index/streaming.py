@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from embedscope.cache import EmbeddingCache, text_key
-from embedscope.index.base import check_similarity, prepare
+from embedscope.index.base import check_similarity, prepare, top_k
 from embedscope.index.exact import ExactIndex
 
 Shards = Callable[[], Iterable[tuple[list[str], np.ndarray]]]  # a fresh pass over (keys, vectors) per call
@@ -79,31 +79,13 @@ def _corpus_rows(shards: Shards, documents: DocumentKeys) -> Iterator[tuple[np.n
                          f"embed the corpus first (`embedscope embed`)")
 
 
-def merge_topk(best_s: np.ndarray, best_i: np.ndarray, new_s: np.ndarray, new_i: np.ndarray, k: int):
-    """The k best of two candidate sets per query row (unordered, like ExactIndex's running top-k)."""
-    cand_s = np.concatenate([best_s, new_s], axis=1)
-    cand_i = np.concatenate([best_i, new_i], axis=1)
-    if cand_s.shape[1] <= k:
-        return cand_s, cand_i
-    keep = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(cand_s, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
-
-
-def _finish(best_s: np.ndarray, best_i: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    out_s = np.full((len(best_s), k), -np.inf, dtype=np.float32)
-    out_i = np.full((len(best_s), k), -1, dtype=np.int64)
-    order = np.argsort(-best_s, axis=1, kind="stable")
-    n = min(k, best_s.shape[1])
-    out_s[:, :n] = np.take_along_axis(best_s, order, axis=1)[:, :n]
-    out_i[:, :n] = np.take_along_axis(best_i, order, axis=1)[:, :n]
-    return out_s, out_i
-
-
 class StreamingExactSearch:
-    """Exact top-k over cached shards; scores and ties as `ExactIndex` (higher is better, -1 pads)."""
+    """Exact top-k over cached shards; the same scores and ranking as `ExactIndex` over all vectors in memory
+    (higher is better, equal scores to the earlier document, -1 pads): each shard is an `ExactIndex` whose ids
+    are document positions, and shards merge with the same `top_k`."""
 
     def __init__(self, shards: Shards, documents: DocumentKeys, similarity: str = "cosine",
-                 query_block: int = 256, doc_block: int = 65536):
+                 query_block: int = 256, doc_block: int = 32768):
         check_similarity(similarity)
         self.shards, self.documents, self.similarity = shards, documents, similarity
         self.name = f"streaming-exact-{similarity}"
@@ -115,10 +97,15 @@ class StreamingExactSearch:
         best_i = np.zeros((len(queries), 0), dtype=np.int64)
         for vectors, positions in _corpus_rows(self.shards, self.documents):
             shard = ExactIndex(self.similarity, self.query_block, self.doc_block)
-            shard.add(vectors)
-            s, local = shard.search(queries, min(k, len(vectors)))
-            best_s, best_i = merge_topk(best_s, best_i, s, positions[local], k)
-        return _finish(best_s, best_i, k)
+            shard.add(vectors, ids=positions)
+            del vectors
+            s, i = shard.search(queries, min(k, len(positions)))
+            del shard
+            best_s, best_i = top_k(np.concatenate([best_s, s], axis=1), np.concatenate([best_i, i], axis=1), k)
+        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_i = np.full((len(queries), k), -1, dtype=np.int64)
+        out_s[:, : best_s.shape[1]], out_i[:, : best_i.shape[1]] = best_s, best_i
+        return out_s, out_i
 
 
 class StreamingIVFIndex:

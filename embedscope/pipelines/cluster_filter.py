@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from embedscope.index import ExactIndex, prepare, similarity_scores
+from embedscope.index import ExactIndex, prepare, similarity_scores, top_k
 from embedscope.models import register
 from embedscope.pipelines.components import context_from, load_stage
 from embedscope.runs import Run
@@ -57,9 +57,9 @@ class ClusterFilterRetriever:
         for row, (vector, chosen) in enumerate(zip(q, probes)):
             candidates = np.concatenate([members[c] for c in chosen])
             searched += len(candidates)
-            scores = similarity_scores(vector[None, :], d[candidates], similarity)[0]
-            best = np.argsort(-scores, kind="stable")[:k]
-            top_s[row, : len(best)], top_i[row, : len(best)] = scores[best], candidates[best]
+            scores, best = top_k(similarity_scores(vector[None, :], d[candidates], similarity),
+                                 candidates[None, :], k)
+            top_s[row, : best.shape[1]], top_i[row, : best.shape[1]] = scores[0], best[0]
         search_s = time.perf_counter() - built
         # What plain exact search returns, from the blocked exact index: memory stays one block, not queries x docs.
         exact = ExactIndex(similarity)
