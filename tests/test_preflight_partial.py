@@ -4,6 +4,7 @@ fails is recorded as failed, the others' results are written, and the exit code 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -97,3 +98,75 @@ def test_all_models_failing_is_exit_2_with_no_run_directory(tiny_beir, tmp_path,
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "HTTP 500" in errors[0], output
     assert not any((tmp_path / "runs").rglob("*.json"))
+
+
+def test_a_fully_cached_api_model_is_not_preflighted_and_reruns_offline(tiny_beir, tmp_path, capsys, monkeypatch):
+    """The second run finds every vector of the API model in the cache: no request (pre-flight included), so
+    it works with the server gone, and -v says why the check was skipped. A dataset with a text the cache lacks
+    is checked again, and the dead server is one line before any work."""
+    with FakeServer(FakeProvider("openai", api_key=KEY, dim=16)) as server:
+        url = server.url
+        spec = f"openai:text-embedding-3-small?base_url={url}/v1&name=api&{FAST}"
+        args = ["run", "--data", str(tiny_beir), "-m", spec, "--cache", str(tmp_path / "cache")]
+        code, output = run_cli([*args, "-o", str(tmp_path / "first"), "-q"], capsys, monkeypatch)
+        assert code == 0 and server.fake.log, output
+    code, output = run_cli(["-v", *args, "-o", str(tmp_path / "again")], capsys, monkeypatch)
+    assert code == 0 and "Traceback" not in output, output
+    assert "[api] pre-flight check skipped: all vectors of its 6 documents and 2 queries are cached" in output
+    (first,), (again,) = (tmp_path / "first").iterdir(), (tmp_path / "again").iterdir()
+    assert (again / "runs" / "api.trec").read_text() == (first / "runs" / "api.trec").read_text()
+
+    more = tmp_path / "more"
+    shutil.copytree(tiny_beir, more)
+    with open(more / "corpus.jsonl", "a") as f:
+        f.write(json.dumps({"_id": "d6", "text": "a document never embedded"}) + "\n")
+    code, output = run_cli(["run", "--data", str(more), "-m", spec, "--cache", str(tmp_path / "cache"),
+                            "-o", str(tmp_path / "more-runs"), "-q"], capsys, monkeypatch)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "cannot connect" in errors[0] and url in errors[0], output
+    assert "retrieving" not in output and not any((tmp_path / "more-runs").glob("*/results.json"))
+
+
+@pytest.fixture
+def pooled_run(tiny_beir, tmp_path, capsys, monkeypatch) -> Path:
+    code, output = run_cli(["run", "--data", str(tiny_beir), "-m", "bm25", "-o", str(tmp_path / "runs"),
+                            "--cache", str(tmp_path / "cache"), "-q"], capsys, monkeypatch)
+    assert code == 0, output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    return run_dir
+
+
+@pytest.mark.parametrize("fault", ["refused", "401", "no such model"])
+def test_the_llm_judge_is_checked_before_any_judgment(pooled_run, tmp_path, capsys, monkeypatch, fault):
+    fake = FakeProvider("openai", api_key="another-key" if fault == "401" else KEY, models=("judge-1",))
+    with FakeServer(fake) as server:
+        url = f"http://127.0.0.1:{free_port()}" if fault == "refused" else server.url
+        model = "judge-2" if fault == "no such model" else "judge-1"
+        code, output = run_cli(["pool", "--run-dir", str(pooled_run), "--depth", "3", "--judge-url", f"{url}/v1",
+                                "--judge-model", model, "--cache", str(tmp_path / "cache"), "-q"], capsys, monkeypatch)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in output, output
+    assert errors[0].startswith("error: LLM judge: ") and url in errors[0], errors[0]
+    assert {"refused": "cannot connect", "401": "HTTP 401", "no such model": "HTTP 404"}[fault] in errors[0]
+    assert KEY not in output
+    assert len(fake.log) <= 1  # the one pre-flight request, never one per pooled pair
+    assert not (pooled_run / "judgments" / "llm-qrels.tsv").exists()
+
+
+def test_a_fully_cached_judge_is_not_checked_and_a_generator_is(pooled_run, tmp_path, capsys, monkeypatch, tiny_beir):
+    with FakeServer(FakeProvider("openai", api_key=KEY)) as server:
+        url = server.url
+        args = ["pool", "--run-dir", str(pooled_run), "--depth", "3", "--judge-url", f"{url}/v1",
+                "--judge-model", "judge-1", "--cache", str(tmp_path / "cache")]
+        code, output = run_cli([*args, "-q"], capsys, monkeypatch)
+        assert code == 0, output
+        pairs = [e for e in server.fake.log if e.body["messages"][0]["role"] == "system"]
+        assert len(server.fake.log) == len(pairs) + 1  # one pre-flight request, then one per pair
+    code, output = run_cli(["-v", *args], capsys, monkeypatch)  # the server is gone: every judgment is cached
+    assert code == 0 and "pre-flight check skipped: all" in output and "judgments are cached" in output, output
+
+    code, output = run_cli(["generate-queries", "--data", str(tiny_beir), "--llm-url", f"{url}/v1", "--llm-model",
+                            "gen", "-o", str(tmp_path / "gen"), "--filter-model", "none", "-q"], capsys, monkeypatch)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and errors[0].startswith("error: query generator: "), output
+    assert "cannot connect" in errors[0] and not (tmp_path / "gen").exists()

@@ -102,7 +102,10 @@ def command(settings, gen, checks, num_docs, seed, output):
         docs = {d: doc for d, doc in docs.items() if d in keep}
         chosen = [d for d in chosen if d in docs]
     if generator == "llm":
-        gen = LLMQueryGenerator(llm_client(llm_url, llm_model, gen.api_key_env, "--generator llm"), per_doc=per_doc)
+        from embedscope.models.preflight import check_llm
+
+        client = check_llm(llm_client(llm_url, llm_model, gen.api_key_env, "--generator llm"), "query generator")
+        gen = LLMQueryGenerator(client, per_doc=per_doc)
     else:
         gen = OfflineQueryGenerator(docs, mode=generator)
         click.echo(f"offline generator ({generator}): keyword-style queries, weaker than an LLM's and biased "

@@ -5,13 +5,20 @@ A model is built from its spec (an unknown kind, a missing folder, a bad option 
 that talks to a server is asked `preflight()`: hosted and served embedders send one short text (key present,
 endpoint reachable, model name known, dimensions as the card or options say), rerankers and chat models one tiny
 request. Pipelines are checked through their stages.
+
+A part that needs nothing from its server for this work (an embedder whose every document and query vector is in
+the cache already) is not asked: a cached re-run of an API model works offline. The LLM that `pool` and
+`generate-queries` talk to is checked the same way (`check_llm`) before the first judgment or query.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from embedscope.errors import EmbedscopeError
+
+log = logging.getLogger(__name__)
 
 
 def one_line(text: object, limit: int) -> str:
@@ -55,10 +62,15 @@ def remote_parts(model, depth: int = 4) -> Iterator[object]:
     yield from walk(model, 0)
 
 
-def check(model) -> list[str]:
-    """Problems of one built model, one line each; [] when it is ready."""
+def check(model, ready=None) -> list[str]:
+    """Problems of one built model, one line each; [] when it is ready. `ready(part)` may say why a part needs
+    no check (a reason, e.g. "all 1,200 vectors are cached": shown with -v); None means check it."""
     problems: list[str] = []
     for part in remote_parts(model):
+        reason = ready(part) if ready is not None else None
+        if reason:
+            log.debug(f"[{getattr(part, 'name', model.name)}] pre-flight check skipped: {reason}")
+            continue
         try:
             problems.extend(part.preflight())
         except EmbedscopeError as e:
@@ -66,8 +78,9 @@ def check(model) -> list[str]:
     return problems
 
 
-def load_checked(specs: list) -> list:
-    """Every model built and checked; a PreflightError listing all problems when any cannot run."""
+def load_checked(specs: list, ready=None) -> list:
+    """Every model built and checked; a PreflightError listing all problems when any cannot run. `ready` as in
+    `check`."""
     from embedscope.models import load_model
 
     models, problems = [], []
@@ -79,7 +92,17 @@ def load_checked(specs: list) -> list:
             problems.append(one_line(f"{label}: {e}", 600))
             continue
         models.append(model)
-        problems.extend(one_line(p if model.name in p else f"{model.name}: {p}", 900) for p in check(model))
+        problems.extend(one_line(p if model.name in p else f"{model.name}: {p}", 900)
+                        for p in check(model, ready))
     if problems:
         raise PreflightError(problems, len(specs))
     return models
+
+
+def check_llm(client, role: str):
+    """The chat model behind an LLM judge or query generator, checked with one tiny request before any work;
+    a PreflightError (one line, exit code 2) when it cannot answer. Returns the client."""
+    problems = [one_line(f"{role}: {p}", 900) for p in client.preflight()]
+    if problems:
+        raise PreflightError(problems, 1)
+    return client

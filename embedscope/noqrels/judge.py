@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from embedscope import progress
+
+log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "judge-v1"
 SYSTEM_PROMPT = (
@@ -98,10 +101,23 @@ class LLMJudge:
         self.cache = JudgmentCache(cache_path)
         self.attempts = attempts
         self.calls = 0
+        self._checked = False
 
     @property
     def name(self) -> str:
         return f"llm:{self.client.model}"
+
+    def check(self) -> None:
+        """One tiny request to the chat model (key, server, model name) before the first judgment, so a bad
+        URL or key is one error line (PreflightError, exit code 2) rather than a failure per pair. Once."""
+        if not self._checked:
+            from embedscope.models.preflight import check_llm
+
+            check_llm(self.client, "LLM judge")
+            self._checked = True
+
+    def cached(self, query: str, document: str) -> bool:
+        return self.cache.get(judgment_key(self.client.model, query, document)) is not None
 
     def judge(self, query: str, document: str) -> tuple[int | None, bool]:
         """(grade or None, came_from_cache)."""
@@ -128,6 +144,11 @@ def judge_pool(pool: dict[str, list[str]], dataset, judge: LLMJudge, workers: in
             raise ValueError(f"pooled query '{qid}' is not in the dataset's queries")
         if did not in dataset.corpus:
             raise ValueError(f"pooled document '{did}' is not in the dataset's corpus")
+
+    if any(not judge.cached(dataset.queries[q], dataset.corpus[d].full_text) for q, d in pairs):
+        judge.check()
+    elif pairs:
+        log.debug(f"[{judge.name}] pre-flight check skipped: all {len(pairs):,} judgments are cached")
 
     def one(pair):
         qid, did = pair

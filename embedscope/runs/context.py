@@ -67,6 +67,12 @@ class RetrievalContext:
         return self._cache
 
     @property
+    def bad_vectors(self) -> str:
+        """What to do with a bad vector: the cache's policy ("stop" or "record", embedscope.cache.vectors);
+        "stop" for a context that has not opened a cache (precomputed vectors never need one). Never opens it."""
+        return self._cache.bad_vectors if self._cache is not None else "stop"
+
+    @property
     def streaming(self) -> bool:
         return self.index.split("?")[0].partition(":")[0] == "streaming"
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from embedscope import progress
-from embedscope.cache import EmbeddingCache
+from embedscope.cache import EmbeddingCache, text_key
 from embedscope.cache.vectors import BadVectorError, describe, vector_faults
 from embedscope.index import timed_build
 from embedscope.index.streaming import DocumentKeys, cache_shards, streaming_index
@@ -116,22 +116,31 @@ class DenseRetriever:
         query_faults = vector_faults(queries, need_norm=cosine) | (stats.get("queries") or {}).pop("faults", {})
         failures = {"documents": {doc_ids[i]: f for i, f in sorted(doc_faults.items())},
                     "queries": {dataset.query_ids[i]: f for i, f in sorted(query_faults.items())}}
-        if self._policy(context) == "stop":
+        if context.bad_vectors == "stop":
             for role, total in (("documents", len(doc_ids)), ("queries", len(queries))):
                 if failures[role]:
                     raise BadVectorError(describe(self.name, role[:-1], failures[role], total))
         return (np.array(sorted(doc_faults), dtype=np.int64), np.array(sorted(query_faults), dtype=np.int64),
                 {role: f for role, f in failures.items() if f})
 
-    @staticmethod
-    def _policy(context: RetrievalContext) -> str:
-        """What to do with a bad vector: the cache's setting ("stop" or "record"); stop for a context that has
-        not opened a cache (precomputed vectors never need one)."""
-        return context._cache.bad_vectors if context._cache is not None else "stop"
+    def missing(self, dataset, context: RetrievalContext | None = None) -> int | None:
+        """How many of the dataset's texts (document units and queries) have no cached vector for this model;
+        None when that cannot be known without asking the model's server (see `knows_fingerprint`) or the
+        model has vectors of its own. 0 means the work needs nothing from the model itself."""
+        if hasattr(self.embedder, "vectors") or not getattr(self.embedder, "knows_fingerprint", lambda: True)():
+            return None
+        context = self._context(context)
+        fp = self.embedder.fingerprint()
+        texts, _ = self._units(dataset, context)
+        count = 0
+        for role, wanted in (("document", texts), ("query", dataset.query_texts)):
+            cached = context.cache.keys(fp, role)
+            count += sum(text_key(t) not in cached for t in set(wanted))
+        return count
 
     def retrieve(self, dataset, k: int, context: RetrievalContext | None = None) -> Run:
         context = self._context(context)
-        if context.streaming and self._policy(context) != "stop":
+        if context.streaming and context.bad_vectors != "stop":
             raise ValueError("--bad-vectors record needs the document vectors in memory; with a streaming index "
                              "a bad vector always stops the run")
         docs, queries, stats = self.embed(dataset, context)

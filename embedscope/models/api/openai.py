@@ -93,6 +93,11 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
     def sends_roles(self) -> bool:
         return bool(self.input_type_values["query"] or self.input_type_values["document"])
 
+    def knows_fingerprint(self) -> bool:
+        """Whether fingerprint() can answer without a request: not before the server has been probed for its
+        own prefixes (what is sent as text and as input_type decides the vectors)."""
+        return self._settled
+
     def input_types(self):
         return dict(self.input_type_values)
 
