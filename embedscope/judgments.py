@@ -11,8 +11,6 @@ each other's judgments.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from filelock import FileLock
@@ -64,26 +62,10 @@ def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
 
 
 def write_durably(path: Path, text: str) -> None:
-    """Temp file beside the target + fsync + os.replace + fsync of the folder: all or nothing, on disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not every platform can open a folder
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """All or nothing, on disk (embedscope.rundir.write_file), and recorded in the run directory's list of files."""
+    from embedscope.rundir import write_file
+
+    write_file(path, text)
 
 
 def _check_id(value, what: str) -> str:

@@ -151,6 +151,43 @@ def test_readers_check_what_they_read(synthetic_dir, tmp_path, capsys):
     assert str(trec) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_files_added_later_are_listed_and_checked(synthetic_dir, tmp_path, capsys):
+    """report.html, judgments, the pool and a cluster map written into a finished run directory join its list of
+    files (size and SHA-256), so readers and `verify` check them like the run's own; two writers racing to add
+    files lose none of each other's entries."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import embedscope_run
+
+    from embedscope.judgments import JudgmentStore, judgments_path
+    from embedscope.results import sha256_of
+    from embedscope.rundir import checked_file, verify, write_file
+
+    run_dir = embedscope_run(tmp_path, "--data", str(synthetic_dir), "-m", "bm25")
+    assert verify(run_dir) == []
+    assert invoke("report", str(run_dir)) == 0
+    assert invoke("pool", "--run-dir", str(run_dir), "--depth", "3", "--cache", str(tmp_path / "cache"), "-q") == 0
+    qid, did = next((q, d) for q, docs in read_runs(run_dir)["bm25"].scores.items() for d in docs)
+    JudgmentStore(judgments_path(run_dir)).set(qid, did, 2)
+    with ThreadPoolExecutor(8) as pool:  # concurrent writers, one list
+        list(pool.map(lambda i: write_file(run_dir / "extra" / f"note-{i}.txt", f"note {i}\n" * i), range(16)))
+    files = read_results(run_dir).files
+    added = {"report.html", "pool/pool.tsv", "pool/evaluation.json", "judgments/qrels.tsv",
+             *(f"extra/note-{i}.txt" for i in range(16))}
+    assert added <= set(files), sorted(added - set(files))
+    for relative in added:
+        assert files[relative].sha256 == sha256_of(run_dir / relative)
+        assert files[relative].bytes == (run_dir / relative).stat().st_size
+    assert verify(run_dir) == []
+
+    (run_dir / "report.html").write_text("<html>changed by hand</html>")
+    (run_dir / "stray.txt").write_text("not written by embedscope")
+    problems = verify(run_dir)
+    assert len(problems) == 2 and "report.html" in problems[0] and "stray.txt" in problems[1], problems
+    with pytest.raises(RunDirError, match="cut short or changed"):
+        checked_file(run_dir, "report.html")
+
+
 # --- a full disk --------------------------------------------------------------------------------------------------
 
 FULL_DISK = textwrap.dedent(

@@ -31,6 +31,7 @@ def command(settings, method, clusters, min_cluster_size, projection, labels, se
     from embedscope.metrics import canonical, evaluate
     from embedscope.models import load_model
     from embedscope.report import new_run_dir
+    from embedscope.rundir import write_file
     from embedscope.report.outputs import staged
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import DenseRetriever, dense_vectors
@@ -69,11 +70,11 @@ def command(settings, method, clusters, min_cluster_size, projection, labels, se
     if run_dir:  # beside an existing comparison: one map per model under clusters/, named by the model's slug
         folder, stem = Path(run_dir) / "clusters", _slug(run_dir, model.name)
         paths = write_plot(data_, folder, stem=stem, title=title)
-        (folder / f"{stem}_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_file(folder / f"{stem}_report.json", json.dumps(report, indent=2))
     else:
         with staged(new_run_dir(output, dataset.name)) as out:
             paths = write_plot(data_, out.folder, stem="clusters", title=title)
-            (out.folder / "clusters_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+            write_file(out.folder / "clusters_report.json", json.dumps(report, indent=2))
         run_dir = out.path
         paths = {key: run_dir / Path(p).name for key, p in paths.items()}
     click.echo(f"{model.name}: {clustering.n_clusters} clusters ({method}), silhouette "

@@ -45,11 +45,19 @@ def command(settings, run_dir, depth, judging):
     from embedscope.judgments import format_qrels, judgments_path, merge_qrels, read_judgments, write_durably
     from embedscope.noqrels import LLMJudge, depth_pool, evaluate_on_labels, judge_pool, write_pool
     from embedscope.noqrels.pooling import pool_size, unjudged
-    from embedscope.rundir import read_dataset, read_runs
+    from embedscope.rundir import read_dataset, read_runs, write_file
 
     k = settings["k"] if "k" in settings["named"] else depth
     cache, labels = settings["cache"], settings.get("judgments") or []
     judge_url, judge_model = judging.judge_url, judging.judge_model
+    judge = None
+    if judge_url or judge_model:
+        from embedscope.cli.generate import llm_client
+
+        judge = LLMJudge(llm_client(judge_url, judge_model, judging.api_key_env, "--judge-url/--judge-model"),
+                         cache_path=Path(cache) / "judgments" / "llm-judgments.jsonl")
+        if not run_dir:
+            judge.check()  # before the models run: their work is not lost to a bad judge URL or key
     if run_dir:
         runs = list(read_runs(run_dir).values())
         dataset = read_dataset(run_dir)
@@ -66,11 +74,7 @@ def command(settings, run_dir, depth, judging):
         human = merge_qrels(human, read_judgments(path))
     llm_labels: dict[str, dict[str, int]] = {}
     stats = None
-    if judge_url or judge_model:
-        from embedscope.cli.generate import llm_client
-
-        judge = LLMJudge(llm_client(judge_url, judge_model, judging.api_key_env, "--judge-url/--judge-model"),
-                         cache_path=Path(cache) / "judgments" / "llm-judgments.jsonl")
+    if judge is not None:
         llm_labels, stats = judge_pool(pool, dataset, judge, workers=judging.workers, skip=human)
         write_durably(run_dir / LLM_LABELS, format_qrels(llm_labels))
         click.echo(f"LLM judge {judge.name}: {stats['judged']} new, {stats['cached']} cached, "
@@ -83,12 +87,12 @@ def command(settings, run_dir, depth, judging):
     if not any(g > 0 for rels in combined.values() for g in rels.values()):
         click.echo(f"no relevant labels yet: judge the pool in `embedscope serve {run_dir}` "
                    "or with --judge-url/--judge-model, then rerun with --run-dir")
-        (run_dir / "pool" / "evaluation.json").write_text(json.dumps(report, indent=2))
+        write_file(run_dir / "pool" / "evaluation.json", json.dumps(report, indent=2))
         return report
     metrics = [f"ndcg@{k}", f"precision@{k}", f"mrr@{k}", f"hit@{k}"]
     rows = evaluate_on_labels(runs, combined, metrics, k)
     report["models"] = rows
-    (run_dir / "pool" / "evaluation.json").write_text(json.dumps(report, indent=2))
+    write_file(run_dir / "pool" / "evaluation.json", json.dumps(report, indent=2))
     _print_rows(rows, metrics, k)
     if left:
         click.echo(f"{pool_size(left):,} pooled pairs are still unjudged: they count as not relevant", err=True)

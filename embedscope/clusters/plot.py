@@ -53,11 +53,12 @@ def figure(data: dict, title: str = "embedding clusters"):
 
 def write_plot(data: dict, folder: str | Path, stem: str = "clusters", title: str = "embedding clusters") -> dict[str, Path]:
     """<stem>.html (self-contained: plotly.js inlined, opens offline) and <stem>.json."""
+    from embedscope.rundir import write_file  # whole or not at all, and listed in a run directory's files
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = {"html": folder / f"{stem}.html", "json": folder / f"{stem}.json"}
-    figure(data, title).write_html(paths["html"], include_plotlyjs=True, full_html=True)
-    paths["json"].write_text(json.dumps(data, default=_plain), encoding="utf-8")
+    write_file(paths["html"], figure(data, title).to_html(include_plotlyjs=True, full_html=True))
+    write_file(paths["json"], json.dumps(data, default=_plain))
     return paths
 
 

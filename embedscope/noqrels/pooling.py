@@ -43,14 +43,10 @@ def unjudged(pool: dict[str, list[str]], labels: dict[str, dict[str, int]]) -> d
 
 def write_pool(pool: dict[str, list[str]], path: str | Path) -> Path:
     """Pairs to judge, one `query-id<TAB>corpus-id` per line under a header: the first two columns of BEIR qrels."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(POOL_HEADER)
-        for qid, docs in pool.items():
-            for did in docs:
-                f.write(f"{qid}\t{did}\n")
-    return path
+    from embedscope.rundir import write_file
+
+    lines = [POOL_HEADER, *(f"{qid}\t{did}\n" for qid, docs in pool.items() for did in docs)]
+    return write_file(path, "".join(lines))
 
 
 def read_pool(path: str | Path) -> dict[str, list[str]]:

@@ -34,15 +34,12 @@ from embedscope.errors import EmbedscopeError
 from embedscope.references import reference_section
 from embedscope.report.markdown import summary_markdown
 from embedscope.results import SCHEMA_VERSION, FileEntry, Results, sha256_of
+from embedscope.rundir import OutputError, write_file
 from embedscope.servers import process_alive
 from embedscope.stats import analyse
 
 PARTIAL = re.compile(r"^\..+\.partial-(?P<host>[^-]+)-(?P<pid>\d+)-[0-9a-f]{8}$")
 SLUG_LIMIT = 80  # characters of the name kept in a slug, leaving room for the hash and suffixes
-
-
-class OutputError(EmbedscopeError, OSError):
-    """A run directory that cannot be written (unwritable folder, full disk). Nothing partial is left."""
 
 
 def safe_name(name: str) -> str:
@@ -64,23 +61,9 @@ def slugs(names: list[str]) -> dict[str, str]:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write to a temp file beside the target, then rename: a crash or a full disk never leaves half a file, and
-    the error names the file."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not isinstance(e, EmbedscopeError):
-            raise OutputError(f"cannot write {path}: {e.strerror or e}; nothing was written") from None
-        raise
+    """Write a file whole or not at all (embedscope.rundir.write_file: temp file, flush, rename), recorded in
+    the list of files of the finished run directory it lies in."""
+    write_file(path, text)
 
 
 def new_run_dir(root: str | Path, dataset_name: str) -> Path:
