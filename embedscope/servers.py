@@ -284,7 +284,12 @@ def start_milvus(data_dir: str | Path, timeout: float = 180) -> LocalServer:
     return wait_ready(server, ready, timeout)
 
 
-if __name__ == "__main__":  # pragma: no cover - manual check: python -m embedscope.servers redis|postgres
-    starter = {"redis": start_redis, "postgres": start_postgres}[sys.argv[1]]
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual check
+    """`python -m embedscope.servers redis|postgres`: start one in a temporary folder, say it is ready, stop it."""
+    starter = {"redis": start_redis, "postgres": start_postgres}[(argv or sys.argv[1:])[0]]
     with tempfile.TemporaryDirectory() as tmp, starter(tmp) as srv:
-        print(srv, "ready")
+        print(srv, "ready")  # the entry point's own output, as a command line's
+
+
+if __name__ == "__main__":
+    main()

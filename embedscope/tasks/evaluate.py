@@ -8,6 +8,7 @@ from pathlib import Path
 
 from embedscope.cache import EmbeddingCache
 from embedscope.compare import model_info, unique_names
+from embedscope.runs.context import log as default_log
 from embedscope.tasks.base import Outcome, Task, TaskData
 from embedscope.tasks.stats import RESAMPLES, SEED, analyse_task
 from embedscope.tasks.vectors import Embedding, can_embed, load_for_task
@@ -52,7 +53,9 @@ def cannot(model, task: Task) -> str:
 
 
 def evaluate_task(task: Task, data: TaskData, models: list[str | dict], *, cache_dir: str | Path = ".embedscope-cache",
-                  resamples: int = RESAMPLES, seed: int = SEED, log=print) -> TaskComparison:
+                  resamples: int = RESAMPLES, seed: int = SEED, log=None) -> TaskComparison:
+    """Every model through one task; progress lines go to `log` (the "embedscope" logger unless given)."""
+    log = log or default_log.info
     if not models:
         raise ValueError("name at least one model")
     cache = EmbeddingCache(cache_dir)
