@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from embedscope.perf.cost import self_hosted_cost
-from embedscope.results import Results
+from embedscope.results import Results, ResultsError
 
 MULTILINGUAL = {"multilingual", "multi", "xx", "*"}
 
@@ -75,10 +75,20 @@ VECTOR_KINDS = ("dense", "precomputed")
 LEXICAL_KINDS = ("lexical", "bm25")
 
 
+def require_retrieval(results: Results, where: object = "the run") -> None:
+    """A recommendation weighs retrieval quality against search latency and the cost of embedding a corpus; a
+    run of another task (STS, classification, ...) has neither a corpus nor a search: one clear line."""
+    if results.task != "retrieval":
+        raise ResultsError(f"{where} is a {results.task} run: recommend applies to retrieval runs (quality against "
+                           f"search latency and the cost of embedding a corpus); see this run's models compared "
+                           f"in its summary.md or `embedscope report {where}`")
+
+
 def candidates_from(results: Results, perf: dict | None, *, metric: str | None = None, scale: int | None = None,
                     percentile: str = "p95", latency: dict | None = None) -> tuple[list[Candidate], str, int]:
     """One candidate per model of the run. `latency` is latency.json's {model: {"query_latency_ms": {...}}
     or {"unknown": reason}}, measured by `embedscope recommend`; it wins over perf.json's encode-only latency."""
+    require_retrieval(results)
     metric = metric or results.main_metric
     perf = perf or {"models": [], "cost": {"rows": []}}
     latency = latency or {}

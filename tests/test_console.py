@@ -84,3 +84,26 @@ def test_one_bar_per_long_step_on_a_terminal_none_with_quiet(synthetic_dir, tmp_
     assert "DEBUG" not in shown
     quiet = on_a_terminal("-q", *run_args(synthetic_dir, tmp_path / "b", "tokenlearn"))
     assert "documents" not in quiet and quiet.strip() == ""
+
+
+def test_the_agreement_note_and_warning_are_printed_under_the_references():
+    """The note that says why differing orders made no warning reaches the console; model names in the
+    warning are text, not markup."""
+    from rich.console import Console
+
+    from embedscope.report.console import print_references
+
+    section = {"metric": "ndcg@10", "task": "SciFact", "split": "test", "reference_only": [],
+               "models": [{"model": "a", "reference": 0.6, "own": 0.5, "source": "mteb"},
+                          {"model": "b", "reference": 0.5, "own": 0.6, "source": "mteb"}],
+               "agreement": {"kendall_tau": -1.0, "rows": [{}, {}], "warning": None,
+                             "note": "the orders differ, but 2 models are too few to tell (at least 3)"}}
+    console = Console(record=True, width=200)
+    print_references(section, console)
+    out = console.export_text()
+    assert "Kendall's tau -1.00" in out
+    assert "note: the orders differ, but 2 models are too few to tell (at least 3)" in out
+    section["agreement"] |= {"note": None, "warning": "[bold]m[/bold] ranks first here"}
+    console = Console(record=True, width=200)
+    print_references(section, console)
+    assert "[bold]m[/bold] ranks first here" in console.export_text()

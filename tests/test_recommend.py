@@ -141,3 +141,33 @@ def test_recommend_measures_latency_of_every_kind_itself(synthetic_dir, tmp_path
     assert not any("embedscope bench" in r for r in reasons if "latency" in r)
     timed = json.loads((run_dir / "latency.json").read_text())
     assert timed["bm25"]["query_latency_ms"]["n"] == 5  # kept for the next call
+
+
+def test_recommend_on_a_task_run_is_one_line_saying_it_applies_to_retrieval(tmp_path, capsys, monkeypatch):
+    """A run of another task (here STS) has no corpus to search nor to price: recommend says so in one line,
+    exit code 2, before timing anything, and names a command that does show the run."""
+    import sys
+
+    from embedscope.cli import cli
+    from embedscope.cli.errors import run_cli
+
+    rows = [{"sentence1": f"a cat sat {i}", "sentence2": f"a cat sits {i}", "score": float(i % 5)} for i in range(12)]
+    (tmp_path / "sts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def embedscope(*args):
+        monkeypatch.setattr(sys, "argv", ["embedscope", *args])
+        code = run_cli(cli)
+        captured = capsys.readouterr()
+        return code, captured.err + captured.out
+
+    code, output = embedscope("run", "--task", "sts", "--data", str(tmp_path / "sts.jsonl"), "-m", "tokenlearn",
+                              "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q")
+    assert code == 0, output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    code, output = embedscope("recommend", str(run_dir))
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in output, output
+    assert "is a sts run: recommend applies to retrieval runs" in errors[0]
+    assert f"embedscope report {run_dir}" in errors[0] and (run_dir / "summary.md").is_file()
+    assert "timing" not in output and not (run_dir / "latency.json").exists()
+    assert embedscope("report", str(run_dir), "-o", str(tmp_path / "report.html"))[0] == 0  # the advice holds

@@ -44,10 +44,11 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
     metric = (settings.get("metrics") or [None])[0]
     max_cost = limits.max_cost
     from embedscope.perf.tables import print_recommendation
-    from embedscope.recommend import candidates_from, recommend
+    from embedscope.recommend import candidates_from, recommend, require_retrieval
     from embedscope.rundir import read_results
 
     results = read_results(run_dir)
+    require_retrieval(results, run_dir)  # before any latency is measured
     perf_path = Path(run_dir) / "perf.json"
     perf = json.loads(perf_path.read_text(encoding="utf-8")) if perf_path.exists() else None
     if max_cost is not None and perf is None:

@@ -92,4 +92,6 @@ def print_references(section: dict, console: Console) -> None:
     if ag["kendall_tau"] is not None:
         console.print(f"rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}")
     if ag["warning"]:
-        console.print(f"[yellow]⚠ {ag['warning']}[/yellow]")
+        console.print(f"[yellow]⚠ {escape(ag['warning'])}[/yellow]")
+    if ag.get("note"):  # why differing orders made no warning
+        console.print(f"note: {escape(ag['note'])}")
