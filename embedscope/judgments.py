@@ -62,8 +62,8 @@ def format_qrels(qrels: dict[str, dict[str, int]]) -> str:
 
 
 def write_durably(path: Path, text: str) -> None:
-    """All or nothing, on disk (embedscope.rundir.write_file), and recorded in the run directory's list of files."""
-    from embedscope.rundir import write_file
+    """All or nothing, on disk (embedscope.files.write_file), and recorded in the run directory's list of files."""
+    from embedscope.files import write_file
 
     write_file(path, text)
 

@@ -161,7 +161,8 @@ def test_files_added_later_are_listed_and_checked(synthetic_dir, tmp_path, capsy
 
     from embedscope.judgments import JudgmentStore, judgments_path
     from embedscope.results import sha256_of
-    from embedscope.rundir import checked_file, verify, write_file
+    from embedscope.files import write_file
+    from embedscope.rundir import checked_file, verify
 
     run_dir = embedscope_run(tmp_path, "--data", str(synthetic_dir), "-m", "bm25")
     assert verify(run_dir) == []

@@ -31,7 +31,7 @@ def command(settings, method, clusters, min_cluster_size, projection, labels, se
     from embedscope.metrics import canonical, evaluate
     from embedscope.models import load_model
     from embedscope.report import new_run_dir
-    from embedscope.rundir import write_file
+    from embedscope.files import write_file
     from embedscope.report.outputs import staged
     from embedscope.runs.context import RetrievalContext
     from embedscope.runs.dense import DenseRetriever, dense_vectors

@@ -45,7 +45,8 @@ def command(settings, run_dir, depth, judging):
     from embedscope.judgments import format_qrels, judgments_path, merge_qrels, read_judgments, write_durably
     from embedscope.noqrels import LLMJudge, depth_pool, evaluate_on_labels, judge_pool, write_pool
     from embedscope.noqrels.pooling import pool_size, unjudged
-    from embedscope.rundir import read_dataset, read_runs, write_file
+    from embedscope.files import write_file
+    from embedscope.rundir import read_dataset, read_runs
 
     k = settings["k"] if "k" in settings["named"] else depth
     cache, labels = settings["cache"], settings.get("judgments") or []

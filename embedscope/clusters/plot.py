@@ -53,7 +53,7 @@ def figure(data: dict, title: str = "embedding clusters"):
 
 def write_plot(data: dict, folder: str | Path, stem: str = "clusters", title: str = "embedding clusters") -> dict[str, Path]:
     """<stem>.html (self-contained: plotly.js inlined, opens offline) and <stem>.json."""
-    from embedscope.rundir import write_file  # whole or not at all, and listed in a run directory's files
+    from embedscope.files import write_file  # whole or not at all, and listed in a run directory's files
 
     folder = Path(folder)
     paths = {"html": folder / f"{stem}.html", "json": folder / f"{stem}.json"}

@@ -43,7 +43,7 @@ def unjudged(pool: dict[str, list[str]], labels: dict[str, dict[str, int]]) -> d
 
 def write_pool(pool: dict[str, list[str]], path: str | Path) -> Path:
     """Pairs to judge, one `query-id<TAB>corpus-id` per line under a header: the first two columns of BEIR qrels."""
-    from embedscope.rundir import write_file
+    from embedscope.files import write_file
 
     lines = [POOL_HEADER, *(f"{qid}\t{did}\n" for qid, docs in pool.items() for did in docs)]
     return write_file(path, "".join(lines))

@@ -34,7 +34,7 @@ from embedscope.errors import EmbedscopeError
 from embedscope.references import reference_section
 from embedscope.report.markdown import summary_markdown
 from embedscope.results import SCHEMA_VERSION, FileEntry, Results, sha256_of
-from embedscope.rundir import OutputError, write_file
+from embedscope.files import OutputError, write_file
 from embedscope.servers import process_alive
 from embedscope.stats import analyse
 
