@@ -390,6 +390,16 @@ async def first_error_cancels(coroutines: list[Coroutine]) -> list[Any]:
         raise
 
 
+def probe_problems(probe: Callable[[], object]) -> list[str]:
+    """What a pre-flight check reports: [] when the one tiny request `probe()` goes through, else its one-line
+    error (key missing, server unreachable, model unknown)."""
+    try:
+        probe()
+    except RemoteError as e:
+        return [str(e)]
+    return []
+
+
 def chat_url(url: str) -> str:
     """The API base (http://host:port/v1) or the full chat completions URL -> the chat completions URL."""
     url = url.rstrip("/")
@@ -433,8 +443,4 @@ class ChatClient:
 
     def preflight(self) -> list[str]:
         """Problems found by one tiny request (key, server, model name), as lines for the user; [] when fine."""
-        try:
-            self.chat([{"role": "user", "content": "Reply with OK."}], max_tokens=2)
-        except RemoteError as e:
-            return [str(e)]
-        return []
+        return probe_problems(lambda: self.chat([{"role": "user", "content": "Reply with OK."}], max_tokens=2))

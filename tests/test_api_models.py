@@ -147,9 +147,8 @@ def test_results_record_usage_cache_never_rebills_and_no_file_holds_the_key(tmp_
         first = compare(dataset, [spec], k=5, depth=10, cache_dir=tmp_path / "cache", log=lambda *_: None)
         requests_after_first = len(server.fake.log)
         second = compare(dataset, [spec], k=5, depth=10, cache_dir=tmp_path / "cache", log=lambda *_: None)
-        # everything came from the cache: the one new request is the pre-flight check of one short text
-        again = server.fake.log[requests_after_first:]
-        assert [entry.body["input"] for entry in again] == [["embedscope pre-flight check"]]
+        # everything came from the cache: no request at all, not even the pre-flight check
+        assert server.fake.log[requests_after_first:] == []
     usage = first.results[0].info["usage"]
     assert usage["billed_tokens"] == sum(billed_tokens(t) for t in dataset.doc_texts + dataset.query_texts)
     assert usage["retries"] == 1

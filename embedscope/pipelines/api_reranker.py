@@ -63,13 +63,9 @@ class APIReranker:
 
     def preflight(self) -> list[str]:
         """Problems found by one tiny request (key, endpoint, model name), one line each; [] when ready."""
-        from embedscope.remote import RemoteError
+        from embedscope.remote import probe_problems
 
-        try:
-            self._score_batch("embedscope pre-flight check", ["a document"])
-        except RemoteError as e:
-            return [str(e)]
-        return []
+        return probe_problems(lambda: self._score_batch("embedscope pre-flight check", ["a document"]))
 
     def _score_batch(self, query: str, documents: Sequence[str]) -> list[float]:
         what = f"1 query, {len(documents)} documents"

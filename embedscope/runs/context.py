@@ -83,10 +83,9 @@ class RetrievalContext:
     def retriever(self, spec_or_model):
         """A Retriever for a model: BM25, precomputed vectors and pipelines are one already; an Embedder gets
         dense search through this context."""
-        from embedscope.models import load_model
         from embedscope.runs.dense import DenseRetriever
 
-        model = load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model
+        model = _built(spec_or_model)
         if hasattr(model, "encode_documents") or hasattr(model, "vectors"):
             return DenseRetriever(model, self)
         return model
@@ -102,10 +101,15 @@ class RetrievalContext:
 
     def embedder(self, spec_or_model):
         """An Embedder for a model spec, or a clear error for a model that cannot embed documents."""
-        from embedscope.models import load_model
-
-        model = load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model
+        model = _built(spec_or_model)
         if not hasattr(model, "encode_documents"):
             raise ValueError(f"'{getattr(model, 'name', spec_or_model)}' is not an embedding model "
                              "(it cannot embed documents)")
         return model
+
+
+def _built(spec_or_model):
+    """A model from its spec (a string or a dict), or the model itself when it is one already."""
+    from embedscope.models import load_model
+
+    return load_model(spec_or_model) if isinstance(spec_or_model, (str, dict)) else spec_or_model

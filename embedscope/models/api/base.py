@@ -44,7 +44,8 @@ class ApiEmbedder:
     provider = "api"
     default_base_url = ""
     key_env: str | None = None  # default environment variable holding the key
-    roles = {"query": "query", "document": "document"}  # input_type sent for each role, when the API takes one
+    roles: dict[str, str] | None = None  # input_type sent for each role, where the API takes one
+    dimensions_field = "dimensions"  # the request field that asks for shorter vectors
     default_max_batch_texts = 128
     default_max_batch_tokens: int | None = None
     openai_tokenizer = False  # count with tiktoken
@@ -125,7 +126,11 @@ class ApiEmbedder:
 
     def sends_roles(self) -> bool:
         """True where the API is told query vs document (input_type), so text prompts are not needed."""
-        return False
+        return bool(self.roles)
+
+    def _sized(self, body: dict) -> dict:
+        """A request body that asks for the configured number of dimensions, where one is set."""
+        return body | {self.dimensions_field: self.dimensions} if self.dimensions else body
 
     # --- what a provider module supplies -------------------------------------------------------------------
     path = "embeddings"

@@ -20,15 +20,11 @@ class CohereEmbedder(ApiEmbedder):
     default_max_batch_texts = 96
     truncates_itself = True
 
-    def sends_roles(self) -> bool:
-        return True
+    dimensions_field = "output_dimension"
 
     def _body(self, texts, role):
-        body = {"model": self.model, "texts": texts, "input_type": self.roles[role], "embedding_types": ["float"],
-                "truncate": "END"}
-        if self.dimensions:
-            body["output_dimension"] = self.dimensions
-        return body
+        return self._sized({"model": self.model, "texts": texts, "input_type": self.roles[role],
+                            "embedding_types": ["float"], "truncate": "END"})
 
     def _read(self, answer, n):
         billed = ((answer.get("meta") or {}).get("billed_units") or {}).get("input_tokens")

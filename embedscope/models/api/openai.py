@@ -23,7 +23,7 @@ import threading
 import numpy as np
 
 from embedscope.models import register
-from embedscope.models.api.base import PREFLIGHT_TEXT, ApiEmbedder
+from embedscope.models.api.base import ApiEmbedder
 from embedscope.models.cards import card_settings, warn
 from embedscope.remote import RemoteError
 
@@ -44,10 +44,8 @@ class OpenAIEmbedder(ApiEmbedder):
         return {}
 
     def _body(self, texts, role):
-        body = {"model": self.model, "input": texts, "encoding_format": self.encoding_format}
-        if self.dimensions:
-            body["dimensions"] = self.dimensions
-        return body | self._extra(role)
+        return self._sized({"model": self.model, "input": texts, "encoding_format": self.encoding_format}) \
+            | self._extra(role)
 
     def _read(self, answer, n):
         data = sorted(answer["data"], key=lambda d: d["index"])

@@ -20,14 +20,10 @@ class VoyageEmbedder(ApiEmbedder):
     default_max_batch_tokens = 120_000
     truncates_itself = True
 
-    def sends_roles(self) -> bool:
-        return True
+    dimensions_field = "output_dimension"
 
     def _body(self, texts, role):
-        body = {"model": self.model, "input": texts, "input_type": self.roles[role], "truncation": True}
-        if self.dimensions:
-            body["output_dimension"] = self.dimensions
-        return body
+        return self._sized({"model": self.model, "input": texts, "input_type": self.roles[role], "truncation": True})
 
     def _read(self, answer, n):
         data = sorted(answer["data"], key=lambda d: d["index"])
