@@ -364,8 +364,9 @@ def test_db_bench_cli(tmp_path, scifact_dir):
     _need("lancedb")
     _need("qdrant")
     result = CliRunner().invoke(cli, ["db-bench", "--data", str(scifact_dir), "--model", "tokenlearn",
-                                      "--max-queries", "30", "--max-docs", "300", "-b", "exact", "-b", "lancedb",
-                                      "-b", "qdrant", "-b", "nosuchdb", "--cache", str(tmp_path / "cache"),
+                                      "--max-queries", "30", "--max-docs", "300", "--backend", "exact",
+                                      "--backend", "lancedb", "--backend", "qdrant", "--backend", "nosuchdb",
+                                      "--cache", str(tmp_path / "cache"),
                                       "-o", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
     [results_file] = (tmp_path / "out").glob("*/db_bench.json")
