@@ -166,6 +166,7 @@ def test_files_added_later_are_listed_and_checked(synthetic_dir, tmp_path, capsy
 
     run_dir = embedscope_run(tmp_path, "--data", str(synthetic_dir), "-m", "bm25")
     assert verify(run_dir) == []
+    assert invoke("verify", str(run_dir)) == 0 and "0 problem(s)" in capsys.readouterr().out
     assert invoke("report", str(run_dir)) == 0
     assert invoke("pool", "--run-dir", str(run_dir), "--depth", "3", "--cache", str(tmp_path / "cache"), "-q") == 0
     qid, did = next((q, d) for q, docs in read_runs(run_dir)["bm25"].scores.items() for d in docs)
@@ -187,6 +188,10 @@ def test_files_added_later_are_listed_and_checked(synthetic_dir, tmp_path, capsy
     assert len(problems) == 2 and "report.html" in problems[0] and "stray.txt" in problems[1], problems
     with pytest.raises(RunDirError, match="cut short or changed"):
         checked_file(run_dir, "report.html")
+    capsys.readouterr()
+    assert invoke("verify", str(run_dir)) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == problems and lines[-1].endswith("2 problem(s)"), lines
 
 
 # --- a full disk --------------------------------------------------------------------------------------------------

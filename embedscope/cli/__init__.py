@@ -42,6 +42,8 @@ COMMANDS = {
     "pipeline": ("pipeline", "Score pipelines against a plain baseline: delta, wins/losses, paired t and "
                              "randomization tests."),
     "cache": ("cache", "Inspect the embedding cache."),
+    "verify": ("verify", "Check a run directory: every file its results.json lists, intact; nothing unlisted "
+                         "beside them."),
 }
 
 # What `embedscope --version` reports beside embedscope itself: the libraries whose version changes numbers or speed.
