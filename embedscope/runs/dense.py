@@ -76,11 +76,14 @@ class DenseRetriever:
                                                                                      context)
         return docs, queries, stats
 
-    def _encoded(self, dataset, context: RetrievalContext):
+    def _fingerprint(self, dataset, context: RetrievalContext) -> str:
         prepare = getattr(self.embedder, "prepare", None)
         if prepare is not None:  # an embedder that adapts to the data (its runtime) sees it before its fingerprint
             prepare(dataset, fast=context.fast)
-        fp = self.embedder.fingerprint()
+        return self.embedder.fingerprint()
+
+    def _encoded(self, dataset, context: RetrievalContext):
+        fp = self._fingerprint(dataset, context)
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
         texts, parents = self._units(dataset, context)
         doc_ids = [dataset.doc_ids[p] for p in parents]  # messages name the document of a bad chunk
@@ -130,7 +133,7 @@ class DenseRetriever:
         if hasattr(self.embedder, "vectors") or not getattr(self.embedder, "knows_fingerprint", lambda: True)():
             return None
         context = self._context(context)
-        fp = self.embedder.fingerprint()
+        fp = self._fingerprint(dataset, context)
         texts, _ = self._units(dataset, context)
         count = 0
         for role, wanted in (("document", texts), ("query", dataset.query_texts)):
