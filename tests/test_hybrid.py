@@ -108,7 +108,7 @@ def test_alpha_sweep_endpoints_are_the_single_stages(small_set, stage_runs):
 def test_bad_hybrid_specs_say_what_is_wrong():
     from embedscope.models import load_model
 
-    with pytest.raises(ValueError, match="stages separated by"):
+    with pytest.raises(ValueError, match="needs at least two stages joined by"):
         load_model("hybrid:bm25")
     with pytest.raises(ValueError, match="fusion must be one of"):
         load_model("hybrid:bm25+tokenlearn?fusion=max")
