@@ -17,7 +17,8 @@ KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity
 def defaults() -> dict:
     import yaml
 
-    return yaml.safe_load(resources.files("embedscope").joinpath("defaults.yaml").read_text())
+    return yaml.load(resources.files("embedscope").joinpath("defaults.yaml").read_text(),
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when built
 
 
 def _whole(minimum: int, optional: bool = False):

@@ -187,3 +187,22 @@ def test_a_cached_fast_rerun_loads_no_model(synthetic_dir, onnx_dir, tmp_path, m
     assert results[0]["info"]["runtime"] == results[1]["info"]["runtime"]
     assert results[1]["info"]["runtime_choice"]["fast"]["mode"] == "fast"
     assert "runtime" in second.stdout  # the leaderboard's column
+
+
+def test_the_sample_ndcg_equals_the_evaluated_one():
+    """--fast's loss is scored in the model layer with scikit-learn; it must equal our evaluate() on the same sample."""
+    from embedscope.index import ExactIndex
+    from embedscope.metrics import evaluate
+    from embedscope.runs import Run
+
+    rng = np.random.default_rng(0)
+    docs, queries = rng.normal(size=(300, 16)).astype("float32"), rng.normal(size=(40, 16)).astype("float32")
+    doc_ids, qids = [f"d{i}" for i in range(300)], [f"q{i}" for i in range(40)]
+    qrels = {q: {f"d{j}": int(rng.integers(1, 3)) for j in rng.choice(300, 5, replace=False)} for q in qids[:-1]}
+    index = ExactIndex("cosine")
+    index.add(docs)
+    scores, positions = index.search(queries, 10)
+    expected = evaluate(qrels, Run.from_topk("s", qids, doc_ids, scores, positions), ["ndcg@10"]).per_query["ndcg@10"]
+    ours = rt.per_query_ndcg(qrels, qids, doc_ids, docs, queries)
+    assert ours[:-1] == pytest.approx([expected[q] for q in qids[:-1]], abs=1e-9)
+    assert ours[-1] == 0.0 and any(v > 0 for v in ours)  # a query with no judged document scores 0

@@ -31,7 +31,7 @@ def load_prices(path: str | Path | None = None) -> dict:
         except OSError as e:
             raise OSError(f"{path}: cannot read price table: {e.strerror or e}") from None
     try:
-        prices = yaml.safe_load(text) or {}
+        prices = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml when built
     except yaml.YAMLError as e:
         raise ValueError(f"{where}: not valid YAML: {e}") from None
     for section, needed in (("api", "usd_per_1m_tokens"), ("gpus", "usd_per_hour")):

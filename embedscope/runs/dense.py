@@ -86,7 +86,8 @@ class DenseRetriever:
         fp = self._fingerprint(dataset, context)
         meta = {"name": self.embedder.name, "class": type(self.embedder).__name__}
         texts, parents = self._units(dataset, context)
-        doc_ids = [dataset.doc_ids[p] for p in parents]  # messages name the document of a bad chunk
+        all_ids = dataset.doc_ids  # a property that builds a list: taken once, not per chunk
+        doc_ids = [all_ids[p] for p in parents]  # messages name the document of a bad chunk
         cache = context.cache
         with progress.task(f"{self.name}: documents", len(texts)) as advance:
             docs, doc_stats = cache.encode(fp, "document", texts, self.embedder.encode_documents,
@@ -112,7 +113,8 @@ class DenseRetriever:
             raise BadVectorError(f"model '{self.name}' gives {docs.shape[1]}-dimensional document vectors but "
                                  f"{queries.shape[1]}-dimensional query vectors: they cannot be compared")
         parents = stats.get("parents")
-        doc_ids = dataset.doc_ids if parents is None else [dataset.doc_ids[p] for p in parents]
+        all_ids = dataset.doc_ids
+        doc_ids = all_ids if parents is None else [all_ids[p] for p in parents]
         # A fault found when the vector came back (kept by the cache) names the cause better than a NaN row.
         doc_faults = (vector_faults(docs, need_norm=cosine) if docs is not None else {}) \
             | (stats.get("documents") or {}).pop("faults", {})
