@@ -27,3 +27,19 @@ def test_import_layers_hold():
                             timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Contracts: 2 kept, 0 broken" in result.stdout, result.stdout[-2000:]
+
+
+def test_no_function_takes_more_than_about_ten_parameters():
+    """Related options travel as small dataclasses (RequestOptions, EncodingOptions, the CLI's option groups)."""
+    import ast
+
+    too_many = []
+    for path in sorted((ROOT / "embedscope").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = node.args
+                names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+                count = len([n for n in names if n not in ("self", "cls")])
+                if count > 11:  # a model name plus ten options at most
+                    too_many.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} takes {count}")
+    assert not too_many, "\n".join(too_many)

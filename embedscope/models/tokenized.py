@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,17 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"pooling={mode}: use mean, cls, max or lasttoken")
 
 
+@dataclass(frozen=True)
+class EncodingOptions:
+    """How texts are cut, batched and pooled; None keeps what the model folder declares."""
+
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_seq_length: int | None = None
+    batch_size: int = 8
+    sort_by_length: bool = True
+
+
 class TokenizedEncoder:
     """Tokenize once, sort by length, batch, run the runtime's forward pass, pool, normalize.
 
@@ -45,29 +57,28 @@ class TokenizedEncoder:
         model_file: str | Path,
         tokenizer: str | Path,
         name: str | None = None,
-        pooling: str | None = None,
-        normalize: bool | None = None,
-        max_seq_length: int | None = None,
-        batch_size: int = 8,
-        sort_by_length: bool = True,
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         quantized: str | None = None,
         card: str | None = None,
+        **encoding,
     ):
+        """`encoding`: the spec options of EncodingOptions (pooling, normalize, max_seq_length, batch_size,
+        sort_by_length); what the model folder declares applies where one is not given."""
         from tokenizers import Tokenizer
 
         from embedscope.models.cards import card_settings, package_of
 
+        options = EncodingOptions(**encoding)
         self.model_file = Path(model_file)
         self.tokenizer_dir = Path(tokenizer)
         declared = read_st_settings(self.tokenizer_dir)
-        self.pooling = pooling or declared["pooling"]
-        self.normalize = declared["normalize"] if normalize is None else bool(normalize)
-        self.max_seq_length = int(max_seq_length or declared["max_seq_length"] or 512)
+        self.pooling = options.pooling or declared["pooling"]
+        self.normalize = declared["normalize"] if options.normalize is None else bool(options.normalize)
+        self.max_seq_length = int(options.max_seq_length or declared["max_seq_length"] or 512)
         prompts = declared["prompts"]
-        self.batch_size = int(batch_size)
-        self.sort_by_length = bool(sort_by_length)
+        self.batch_size = int(options.batch_size)
+        self.sort_by_length = bool(options.sort_by_length)
         self.quantized = quantized
         self.name = name or f"{self.tokenizer_dir.name}-{self.runtime}" + (f"-{quantized}" if quantized else "")
         settings = card_settings(card, self.name, self.tokenizer_dir, package_of(self.model_file),

@@ -20,6 +20,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -34,6 +35,25 @@ FIRST_TIMEOUT = 120.0  # seconds for a request before any answer was timed (a se
 MIN_TIMEOUT, MAX_TIMEOUT = 15.0, 600.0
 TIMEOUT_FACTOR = 6.0  # a request may take this many times what its size should take before it counts as lost
 PREFLIGHT_TEXT = "embedscope pre-flight check"
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """How requests are sized, sent and retried. batch_size fixes the texts per request; otherwise the batch adapts
+    up to max_batch_texts (the card's, then the provider's)."""
+
+    batch_size: int | None = None
+    max_batch_texts: int | None = None
+    max_batch_tokens: int | None = None
+    concurrency: int = 4
+    max_retries: int = 6
+    timeout: float | None = None  # seconds per request; by default sized from the measured speed
+    request_seconds: float = 5.0  # the time one request should take: the adaptive batch aims at it
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 60.0
+
+
+REQUEST_OPTIONS = tuple(f.name for f in fields(RequestOptions))
 
 
 def texts_label(n: int) -> str:
@@ -63,20 +83,14 @@ class ApiEmbedder:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         max_tokens: int | None = None,
-        batch_size: int | None = None,
-        max_batch_texts: int | None = None,
-        max_batch_tokens: int | None = None,
-        concurrency: int = 4,
-        max_retries: int = 6,
-        timeout: float | None = None,
-        request_seconds: float = 5.0,
-        retry_base_delay: float = 1.0,
-        retry_max_delay: float = 60.0,
         tokenizer: str | None = None,
         card: str | None = None,
         dim: int | None = None,
-        **unknown,
+        **options,
     ):
+        """`options`: the spec options of RequestOptions (how requests are sized, sent and retried)."""
+        requests = RequestOptions(**{key: options.pop(key) for key in REQUEST_OPTIONS if key in options})
+        unknown = options
         if "api_key" in unknown:
             raise ValueError(f"{self.provider}: pass the key through the environment, "
                              f"e.g. api_key_env=MY_KEY_VARIABLE (default {self.key_env}), not in the model spec")
@@ -100,18 +114,18 @@ class ApiEmbedder:
         card_info = self.card_info
         self.max_tokens = int(max_tokens) if max_tokens else (card_info.max_tokens if card_info else None)
         # batch_size fixes the texts per request; otherwise it adapts up to max_batch_texts (card, then provider)
-        self.fixed_batch = bool(batch_size)
-        self.max_batch_texts = int(batch_size or max_batch_texts or (card_info and card_info.max_batch_texts)
-                                   or self.default_max_batch_texts)
-        self.max_batch_tokens = (max_batch_tokens or (card_info and card_info.max_batch_tokens)
+        self.fixed_batch = bool(requests.batch_size)
+        self.max_batch_texts = int(requests.batch_size or requests.max_batch_texts
+                                   or (card_info and card_info.max_batch_texts) or self.default_max_batch_texts)
+        self.max_batch_tokens = (requests.max_batch_tokens or (card_info and card_info.max_batch_tokens)
                                  or self.default_max_batch_tokens)
         self._batch = self.max_batch_texts if self.fixed_batch else min(START_BATCH, self.max_batch_texts)
-        self.concurrency = max(1, int(concurrency))
-        self.fixed_timeout = float(timeout) if timeout else None
-        self.request_seconds = float(request_seconds)
+        self.concurrency = max(1, int(requests.concurrency))
+        self.fixed_timeout = float(requests.timeout) if requests.timeout else None
+        self.request_seconds = float(requests.request_seconds)
         self._seconds_per_text: float | None = None
-        self.policy = RetryPolicy(retries=int(max_retries), base_delay=float(retry_base_delay),
-                                  max_delay=float(retry_max_delay))
+        self.policy = RetryPolicy(retries=int(requests.max_retries), base_delay=float(requests.retry_base_delay),
+                                  max_delay=float(requests.retry_max_delay))
         self.counter: TokenCounter = counter_for(tokenizer, self.model, self.openai_tokenizer)
         self._dim = int(dim) if dim else (self.dimensions or (card_info.dim if card_info else None))
         self._dim_source = ("dim=" if dim else "dimensions=" if self.dimensions else
