@@ -75,20 +75,12 @@ VECTOR_KINDS = ("dense", "precomputed")
 LEXICAL_KINDS = ("lexical", "bm25")
 
 
-def require_retrieval(results: Results, where: object = "the run") -> None:
-    """A recommendation weighs retrieval quality against search latency and the cost of embedding a corpus; a
-    run of another task (STS, classification, ...) has neither a corpus nor a search: one clear line."""
-    if results.task != "retrieval":
-        raise ResultsError(f"{where} is a {results.task} run: recommend applies to retrieval runs (quality against "
-                           f"search latency and the cost of embedding a corpus); see this run's models compared "
-                           f"in its summary.md or `embedscope report {where}`")
-
-
 def candidates_from(results: Results, perf: dict | None, *, metric: str | None = None, scale: int | None = None,
                     percentile: str = "p95", latency: dict | None = None) -> tuple[list[Candidate], str, int]:
     """One candidate per model of the run. `latency` is latency.json's {model: {"query_latency_ms": {...}}
-    or {"unknown": reason}}, measured by `embedscope recommend`; it wins over perf.json's encode-only latency."""
-    require_retrieval(results)
+    or {"unknown": reason}}, measured by `embedscope recommend`; it wins over perf.json's encode-only latency.
+    In a run of another task (classification, STS, ...) nothing is searched: latency is that of embedding one text,
+    cost that of embedding `scale` texts, quality the task's main metric."""
     metric = metric or results.main_metric
     perf = perf or {"models": [], "cost": {"rows": []}}
     latency = latency or {}
@@ -117,6 +109,8 @@ def candidates_from(results: Results, perf: dict | None, *, metric: str | None =
         c.latency_ms = (timed.get("query_latency_ms") or speed.get("query_latency_ms") or {}).get(percentile)
         if c.latency_ms is None:
             c.unknown["latency"] = timed.get("unknown") or "latency not measured (the run's dataset was not reloaded)"
+        if results.task != "retrieval" and c.latency_ms is not None:
+            c.notes.append("latency: embedding one text (a task run has no search)")
         if c.dense and dim:
             c.footprint_bytes = int(dim) * 4 * documents
         _place_cost(c, m, kind, rows, scale, min_hours, kinds)

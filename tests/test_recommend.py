@@ -143,9 +143,9 @@ def test_recommend_measures_latency_of_every_kind_itself(synthetic_dir, tmp_path
     assert timed["bm25"]["query_latency_ms"]["n"] == 5  # kept for the next call
 
 
-def test_recommend_on_a_task_run_is_one_line_saying_it_applies_to_retrieval(tmp_path, capsys, monkeypatch):
-    """A run of another task (here STS) has no corpus to search nor to price: recommend says so in one line,
-    exit code 2, before timing anything, and names a command that does show the run."""
+def test_recommend_on_a_task_run_weighs_the_tasks_metric_and_encoding_latency(tmp_path, capsys, monkeypatch):
+    """A run of another task (here STS) has nothing to search: recommend weighs the task's main metric against the
+    latency of embedding one text (measured here and kept), and says a model that cannot do the task failed."""
     import sys
 
     from embedscope.cli import cli
@@ -158,16 +158,25 @@ def test_recommend_on_a_task_run_is_one_line_saying_it_applies_to_retrieval(tmp_
         monkeypatch.setattr(sys, "argv", ["embedscope", *args])
         code = run_cli(cli)
         captured = capsys.readouterr()
-        return code, captured.err + captured.out
+        return code, captured.out, captured.err
 
-    code, output = embedscope("run", "--task", "sts", "--data", str(tmp_path / "sts.jsonl"), "-m", "tokenlearn",
-                              "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q")
-    assert code == 0, output
+    code, out, err = embedscope("run", "--task", "sts", "--data", str(tmp_path / "sts.jsonl"), "-m", "tokenlearn",
+                                "-m", "bm25", "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q")
+    assert code == 0, out + err
     (run_dir,) = (tmp_path / "runs").iterdir()
-    code, output = embedscope("recommend", str(run_dir))
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert code == 2 and len(errors) == 1 and "Traceback" not in output, output
-    assert "is a sts run: recommend applies to retrieval runs" in errors[0]
-    assert f"embedscope report {run_dir}" in errors[0] and (run_dir / "summary.md").is_file()
-    assert "timing" not in output and not (run_dir / "latency.json").exists()
-    assert embedscope("report", str(run_dir), "-o", str(tmp_path / "report.html"))[0] == 0  # the advice holds
+    results = json.loads((run_dir / "results.json").read_text())
+    main = results["metrics"][0]  # the task's main metric comes first
+    code, out, err = embedscope("recommend", str(run_dir), "--json", "--latency-queries", "5")
+    assert code == 0 and "Traceback" not in err, out + err
+    advice = json.loads(out)
+    assert advice["metric"] == main
+    (tokenlearn,) = [m for m in results["models"] if m["name"] != "bm25"]
+    assert advice["chosen"] == tokenlearn["name"]
+    by_name = {m["name"]: m for m in advice["models"]}
+    assert by_name[tokenlearn["name"]]["quality"] == tokenlearn["metrics"][main]
+    assert by_name[tokenlearn["name"]]["latency_ms"] > 0
+    assert "failed" in by_name["bm25"]["unknown"]["quality"]  # BM25 cannot score sentence pairs
+    timed = json.loads((run_dir / "latency.json").read_text())
+    assert timed[tokenlearn["name"]]["query_latency_ms"]["n"] == 5  # one text at a time, kept for the next call
+    assert "no search" in timed[tokenlearn["name"]]["method"]
+

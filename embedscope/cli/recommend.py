@@ -44,11 +44,10 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
     metric = (settings.get("metrics") or [None])[0]
     max_cost = limits.max_cost
     from embedscope.perf.tables import print_recommendation
-    from embedscope.recommend import candidates_from, recommend, require_retrieval
+    from embedscope.recommend import candidates_from, recommend
     from embedscope.rundir import read_results
 
     results = read_results(run_dir)
-    require_retrieval(results, run_dir)  # before any latency is measured
     perf_path = Path(run_dir) / "perf.json"
     perf = json.loads(perf_path.read_text(encoding="utf-8")) if perf_path.exists() else None
     if max_cost is not None and perf is None:
@@ -57,6 +56,10 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
     if metric and metric not in results.metrics:
         raise click.BadParameter(f"{metric} not in this run ({', '.join(results.metrics)})", param_hint="--metric")
     latency = measured_latency(run_dir, results, perf, latency_queries)
+    if scale is None and results.task != "retrieval" and not (perf or {}).get("dataset"):
+        from embedscope.rundir import read_dataset  # a task run prices embedding its own texts by default
+
+        scale = len(read_dataset(run_dir, results).corpus)
     candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale, latency=latency)
     advice = recommend(candidates, **dataclasses.asdict(limits))
     advice |= {"metric": metric, "scale": scale}
@@ -67,8 +70,10 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
 
 
 def measured_latency(run_dir, results, perf: dict | None, queries: int) -> dict:
-    """latency.json, completed for the models that have no single-query retrieval latency yet."""
+    """latency.json, completed for the models that have no single-query retrieval latency yet (in a run of another
+    task: the latency of embedding one text, since nothing is searched)."""
     from embedscope.perf.latency import query_latency
+    from embedscope.perf.speed import measure_latency
     from embedscope.rundir import read_dataset
     from embedscope.runs.context import RetrievalContext
 
@@ -93,7 +98,15 @@ def measured_latency(run_dir, results, perf: dict | None, queries: int) -> dict:
         try:
             model = load_model(m.spec)
             model.name = m.name
-            known[m.name] = query_latency(model, dataset, context, queries=queries, k=settings.k or 10)
+            if results.task == "retrieval":
+                known[m.name] = query_latency(model, dataset, context, queries=queries, k=settings.k or 10)
+            elif not hasattr(model, "encode_queries"):
+                known[m.name] = {"unknown": f"{m.name} embeds no text, so it has no encoding latency"}
+            else:
+                known[m.name] = {"query_latency_ms": measure_latency(model.encode_queries,
+                                                                    (dataset.query_texts or dataset.doc_texts)[:queries],
+                                                                    warmup=3),
+                                 "method": "one text at a time, embedded (a task run has no search)"}
         except ValueError as e:
             known[m.name] = {"unknown": f"latency not measured: {e}"}
     from embedscope.report.outputs import atomic_write
