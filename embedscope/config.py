@@ -11,7 +11,7 @@ from embedscope.errors import ConfigError
 KEYS = {"data", "split", "models", "k", "depth", "metrics", "index", "similarity", "output", "cache",
         "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs",
         "judgments", "references", "reference_task", "reference_split", "reference_subset", "chunk_tokens",
-        "task", "train", "no_header", "max_rows", "bad_vectors", "fast"}
+        "task", "train", "no_header", "max_rows", "bad_vectors", "fast", "filters"}
 
 
 def defaults() -> dict:
@@ -74,7 +74,7 @@ RULES = {
     "references": _optional(_texts), "reference_task": _optional(_text), "reference_split": _optional(_text),
     "reference_subset": _optional(_text), "chunk_tokens": _whole(1, optional=True),
     "task": _optional(_text), "train": _optional(_text), "no_header": _optional(_flag), "max_rows": _whole(1, optional=True),
-    "bad_vectors": _bad_vectors, "fast": _optional(_flag),
+    "bad_vectors": _bad_vectors, "fast": _optional(_flag), "filters": _optional(_texts),
 }
 assert set(RULES) == KEYS
 

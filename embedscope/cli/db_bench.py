@@ -14,7 +14,7 @@ DEFAULT_BACKENDS = ("exact", "lancedb", "qdrant", "milvus-lite", "pgvector", "re
 
 
 @options.command("db-bench", aliases=(options.Alias("-b", "--backend"),))
-@options.shared(*options.DATA, "models", "k", "similarity", *options.STORAGE, fallback={"models": ["minilm"]})
+@options.shared(*options.FILTERED, "models", "k", "similarity", *options.STORAGE, fallback={"models": ["minilm"]})
 @click.option("--backend", "backends", multiple=True,
               help="Vector database or index spec (repeatable): exact, lancedb, qdrant, milvus-lite, "
                    "milvus?host=HOST&port=PORT, pgvector, redis, optionally with :INDEX (qdrant:flat, "
@@ -27,9 +27,9 @@ def command(settings, backends, words):
     --k is the cutoff of recall@k against exact search.
     """
     from embedscope.data import load_from
-    from embedscope.index.db import Filter
-    from embedscope.sweeps.databases import evaluate_backend
+    from embedscope.data.load import filter_metadata, parse_filter
     from embedscope.index.db.base import TEXT_FIELD
+    from embedscope.sweeps.databases import evaluate_backend
     from embedscope.models import load_model
     from embedscope.report.outputs import new_run_dir, staged
     from embedscope.runs.context import RetrievalContext
@@ -37,11 +37,20 @@ def command(settings, backends, words):
 
     model_spec, similarity, k = options.one_model(settings, "db-bench"), settings["similarity"], settings["k"]
     cache, output = settings["cache"], settings["output"]
-    dataset = load_from(settings)
+    filters = [*(settings.get("filters") or []), *(f"word={w}" for w in words)]
+    dataset = load_from({**settings, "filters": None})  # the databases filter: each holds the whole corpus
     click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
     docs, queries, _ = dense_vectors(load_model(model_spec), dataset, RetrievalContext(cache, similarity=similarity))
-    metadata = [{TEXT_FIELD: text} for text in dataset.doc_texts]
-    filter = Filter(words=tuple(words)) if words else None
+    filter = parse_filter(filters) if filters else None
+    # the databases store the text and only the fields the filter names (a corpus's other fields may not be
+    # valid column names everywhere)
+    named = {*filter.tags, TEXT_FIELD} if filter else {TEXT_FIELD}
+    metadata = [{k: v for k, v in m.items() if k in named} for m in filter_metadata(dataset)]
+    if filter:
+        matching = int(filter.mask(metadata).sum())
+        click.echo(f"filter on ({' '.join(filters)}): {matching:,} of {len(docs):,} documents match", err=True)
+        if not matching:
+            raise click.ClickException("the filter matches no document")
 
     results, failures = [], {}
     for spec in backends or DEFAULT_BACKENDS:
@@ -56,7 +65,7 @@ def command(settings, backends, words):
         results.append(result)
 
     payload = {"dataset": dataset.summary(), "model": model_spec, "similarity": similarity, "k": k,
-               "filter": list(words), "results": results, "failures": failures}
+               "filter": filters, "results": results, "failures": failures}
     with staged(new_run_dir(output, f"db-bench-{dataset.name}")) as out:
         (out.folder / "db_bench.json").write_text(json.dumps(payload, indent=2, default=_json_default))
     run_dir = out.path

@@ -55,6 +55,10 @@ OPTIONS: dict[str, Callable] = {
                                 help="Evaluate a sample of this many queries (quick look)."),
     "max_docs": click.option("--max-docs", type=click.IntRange(min=1),
                              help="Keep at most this many docs (judged docs always kept)."),
+    "filters": click.option(
+        "--filter", "filters", multiple=True, metavar="FIELD=VALUE",
+        help="Only documents whose corpus field FIELD equals VALUE, or word=WORD: whose text contains WORD (whole "
+             "word, any case); repeatable (all must match)."),
     "models": click.option(
         "--model", "-m", "models", multiple=True,
         help="Model spec (repeatable): minilm, wordllama, bm25, st:PATH, openai:NAME, precomputed:FILE, "
@@ -83,6 +87,8 @@ HITS = click.option("--hits", type=click.IntRange(1, 1000), default=10, show_def
 
 # The option groups most commands take, in the order `--help` lists them.
 DATA = ("data", "split", "corpus", "queries", "qrels", "columns", "judgments", "max_queries", "max_docs")
+# Commands whose searches can be restricted to the documents matching --filter.
+FILTERED = (*DATA, "filters")
 CONSOLE = ("quiet", "verbose")
 STORAGE = ("cache", "output")
 

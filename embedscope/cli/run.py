@@ -8,7 +8,7 @@ from embedscope.cli import options
 
 
 @options.command("run")
-@options.shared(*options.DATA, "models", "k", "depth", "metrics", "index", "similarity", *options.STORAGE)
+@options.shared(*options.FILTERED, "models", "k", "depth", "metrics", "index", "similarity", *options.STORAGE)
 @click.option("--task", help="Task: retrieval (default), classification, sts, pairs, clustering or reranking; options "
                              "follow like a model's, e.g. classification?samples_per_label=16.")
 @click.option("--train", help="Training table for --task classification [the data folder's train table].")
@@ -49,6 +49,9 @@ def command(settings, **run_only):
     dataset = load_from(config)
     if not quiet:
         click.echo(f"dataset {dataset.name}: {len(dataset.corpus):,} docs, {len(dataset.queries):,} queries", err=True)
+        if config.get("filters"):
+            click.echo(f"filter {' '.join(config['filters'])}: every model searches only these "
+                       f"{len(dataset.corpus):,} matching docs", err=True)
     if not dataset.has_qrels:
         click.echo("no qrels: runs are written; for metrics, judge a pool (`embedscope pool`, `embedscope serve`)", err=True)
     # Checked before the work, so an unwritable output folder fails in a second, not after an hour of embedding;

@@ -30,10 +30,18 @@ def read_corpus_jsonl(path: Path) -> dict[str, Document]:
         if did in corpus:
             raise DataError(path, f"duplicate document id '{did}' (first on line {first_line[did]})", line)
         first_line[did] = line
-        corpus[did] = Document(did, text, title)
+        corpus[did] = Document(did, text, title, tags=_tags(obj))
     if not corpus:
         raise DataError(path, "no documents")
     return corpus
+
+
+def _tags(obj: dict) -> dict[str, str]:
+    """A row's other scalar fields, and those of its BEIR `metadata` mapping, as text: the fields filters match."""
+    fields = {k: v for k, v in obj.items() if k not in ("_id", "title", "text", "metadata")}
+    if isinstance(obj.get("metadata"), dict):
+        fields.update(obj["metadata"])
+    return {k: str(v) for k, v in fields.items() if isinstance(v, (str, int, float, bool))}
 
 
 def read_queries_jsonl(path: Path) -> dict[str, str]:

@@ -8,6 +8,9 @@ class Document:
     id: str
     text: str
     title: str = ""
+    # Fields a corpus row carries besides id, title and text (e.g. {"lang": "en"}): what `--filter FIELD=VALUE`
+    # matches. Left out of equality and hashing: two documents are the same text whatever their tags.
+    tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def full_text(self) -> str:

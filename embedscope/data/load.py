@@ -18,7 +18,8 @@ from embedscope.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # The settings that say where a dataset comes from; run directories record them so readers reload the same data.
-SOURCE_KEYS = ("data", "split", "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs", "judgments")
+SOURCE_KEYS = ("data", "split", "corpus", "queries", "qrels", "columns", "name", "max_queries", "max_docs", "judgments",
+               "filters")
 
 
 def load(
@@ -33,10 +34,11 @@ def load(
     max_queries: int | None = None,
     max_docs: int | None = None,
     judgments: str | Path | list | None = None,
+    filters: str | list | None = None,
 ) -> Dataset:
     """A dataset from `data` (a name such as `beir:scifact` or `banking77`, or a BEIR folder) or from `corpus` +
     `queries` (+ `qrels`) tables; `max_queries`/`max_docs` sample it (judged docs kept); `judgments` (graded qrels
-    files) are merged over its qrels."""
+    files) are merged over its qrels; `filters` (FIELD=VALUE or word=WORD) keep only the matching documents."""
     for option, value in (("max_queries", max_queries), ("max_docs", max_docs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{option.replace('_', '-')} must be a whole number of at least 1, got {value!r}")
@@ -54,12 +56,53 @@ def load(
         dataset = dataset.subset(max_queries, max_docs)
     if judgments:
         dataset = add_judgments(dataset, judgments)
+    if filters:
+        dataset = restrict(dataset, parse_filter(filters))
     return dataset
 
 
 def load_from(settings: Mapping) -> Dataset:
     """`load` with the source settings of a config or of a run directory's results.json (other keys ignored)."""
     return load(**{key: settings[key] for key in SOURCE_KEYS if settings.get(key) not in (None, ())})
+
+
+def parse_filter(filters: str | list):
+    """A `Filter` from `--filter` values: `word=WORD` (whole word of the text, any case) or `FIELD=VALUE` (a corpus
+    field equal to VALUE); all must match."""
+    from embedscope.index.db import Filter
+
+    tags, words = {}, []
+    for text in [filters] if isinstance(filters, str) else filters:
+        key, sep, value = str(text).partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--filter '{text}' is not FIELD=VALUE or word=WORD")
+        if key.strip() == "word":
+            words.append(value.strip())
+        else:
+            tags[key.strip()] = value.strip()
+    try:
+        return Filter(tags=tags, words=tuple(words))
+    except ValueError as e:
+        raise ConfigError(f"--filter: {e}") from None
+
+
+def filter_metadata(dataset: Dataset) -> list[dict]:
+    """Each document's fields as a `Filter` reads them: its tags and its searchable text."""
+    from embedscope.index.db.base import TEXT_FIELD
+
+    return [{**doc.tags, TEXT_FIELD: doc.full_text} for doc in dataset.corpus.values()]
+
+
+def restrict(dataset: Dataset, filter) -> Dataset:
+    """The dataset with only the documents `filter` keeps: every model then searches exactly that subset, and
+    judgments of other documents are left out (they cannot be retrieved under this filter)."""
+    keep = filter.mask(filter_metadata(dataset))
+    if not keep.any():
+        raise ConfigError(f"--filter matches none of the {len(dataset.corpus):,} documents")
+    corpus = {did: doc for (did, doc), kept in zip(dataset.corpus.items(), keep) if kept}
+    qrels = {q: {d: g for d, g in rels.items() if d in corpus} for q, rels in dataset.qrels.items()}
+    log.info("filter: %d of %d documents match", len(corpus), len(dataset.corpus))
+    return dataclasses.replace(dataset, corpus=corpus, qrels={q: r for q, r in qrels.items() if r})
 
 
 def add_judgments(dataset: Dataset, paths) -> Dataset:
