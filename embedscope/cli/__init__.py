@@ -42,6 +42,8 @@ COMMANDS = {
     "pipeline": ("pipeline", "Score pipelines against a plain baseline: delta, wins/losses, paired t and "
                              "randomization tests."),
     "cache": ("cache", "Inspect the embedding cache."),
+    "server": ("server", "Start, stop and list local vector-database servers (Milvus, Redis, PostgreSQL) on "
+                         "127.0.0.1."),
     "verify": ("verify", "Check a run directory: every file its results.json lists, intact; nothing unlisted "
                          "beside them."),
 }
