@@ -15,9 +15,11 @@ from embedscope.cli import options
 @click.option("--disagreements", "-d", type=click.IntRange(min=1), default=3, show_default=True,
               help="Without --query: show this many queries the models disagree on most.")
 @options.HITS
+@click.option("--width", type=click.IntRange(min=10), default=70, show_default=True,
+              help="Characters of each hit shown (its title, then its text).")
 @click.option("--only", "models", multiple=True, metavar="NAME", help="Only these models of the run (repeatable) [all].")
 @options.shared("metrics", config=False)
-def command(settings, run_dir, query_ids, disagreements, hits, models):
+def command(settings, run_dir, query_ids, disagreements, hits, width, models):
     """Side-by-side top-k of every model for chosen queries of a run directory.
 
     Each hit is marked ✅ relevant (top grade), ⚪ partly relevant (lower grade), ❌ judged not relevant,
@@ -30,6 +32,7 @@ def command(settings, run_dir, query_ids, disagreements, hits, models):
     from embedscope.stats import disagreements as most_disagreed
     from embedscope.stats import side_by_side
     from embedscope.stats.analysis import score_matrix
+    from embedscope.stats.per_query import SNIPPET_CHARS
 
     results = read_results(run_dir)
     runs = read_runs(run_dir, results)
@@ -64,11 +67,12 @@ def command(settings, run_dir, query_ids, disagreements, hits, models):
     console = wide_console()
     for qid in chosen:
         view = side_by_side(dataset, {n: runs[n] for n in names}, qid, k,
-                            {n: v[qid] for n, v in values.items() if qid in v})
-        print_side_by_side(view, metric, console)
+                            {n: v[qid] for n, v in values.items() if qid in v}, chars=max(width, SNIPPET_CHARS))
+        print_side_by_side(view, metric, console, width)
 
 
-def print_side_by_side(view: dict, metric: str, console) -> None:
+def print_side_by_side(view: dict, metric: str, console, width: int = 70) -> None:
+    """`width`: characters of each hit shown, its title then its text (a title alone is often not enough)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -84,8 +88,8 @@ def print_side_by_side(view: dict, metric: str, console) -> None:
         for model in view["models"]:
             if i < len(model["hits"]):
                 h = model["hits"][i]
-                label = h["title"] or h["text"]
-                label = label if len(label) <= 70 else label[:69] + "…"
+                label = " · ".join(part for part in (h["title"], h["text"]) if part)
+                label = label if len(label) <= width else label[:width - 1] + "…"
                 cells.append(f"{h['mark']} {escape(label)} [dim]({escape(h['doc_id'])})[/]")
             else:
                 cells.append("")

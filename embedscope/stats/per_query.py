@@ -67,16 +67,18 @@ def disagreements(names: list[str], query_ids: list[str], scores: np.ndarray, to
     return out
 
 
-def _snippet(text: str) -> str:
+def _snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def side_by_side(dataset, runs, query_id: str, k: int = 10, metric_values: dict[str, float] | None = None) -> dict:
+def side_by_side(dataset, runs, query_id: str, k: int = 10, metric_values: dict[str, float] | None = None,
+                 chars: int = SNIPPET_CHARS) -> dict:
     """Each model's top-k for one query, hits labelled relevant / partial / not_relevant / unjudged.
 
     runs: a list of Run or a {name: Run} mapping, in display order. metric_values: optional {model: score}
     shown with each model. Also lists the judged relevant docs that no model put in its top-k ("missed").
+    `chars`: how much of each document's text is kept.
     """
     runs = dict(runs) if isinstance(runs, dict) else {r.name: r for r in runs}
     if query_id not in dataset.queries and query_id not in dataset.qrels:
@@ -93,7 +95,7 @@ def side_by_side(dataset, runs, query_id: str, k: int = 10, metric_values: dict[
             doc = dataset.corpus.get(doc_id)
             hits.append({"rank": rank, "doc_id": doc_id, "score": float(score), "grade": grade, "label": label,
                          "mark": MARKS[label], "title": doc.title if doc else "",
-                         "text": _snippet(doc.text) if doc else ""})
+                         "text": _snippet(doc.text, chars) if doc else ""})
             found.add(doc_id)
         entry = {"name": name, "hits": hits,
                  "relevant_found": sum(h["label"] in ("relevant", "partial") for h in hits)}
@@ -102,7 +104,7 @@ def side_by_side(dataset, runs, query_id: str, k: int = 10, metric_values: dict[
         models.append(entry)
     missed = [{"doc_id": d, "grade": g, "label": relevance_label(g, top), "mark": MARKS[relevance_label(g, top)],
                "title": dataset.corpus[d].title if d in dataset.corpus else "",
-               "text": _snippet(dataset.corpus[d].text) if d in dataset.corpus else ""}
+               "text": _snippet(dataset.corpus[d].text, chars) if d in dataset.corpus else ""}
               for d, g in sorted(rels.items(), key=lambda kv: (-kv[1], kv[0])) if g > 0 and d not in found]
     return {"query_id": query_id, "query": dataset.queries.get(query_id, ""), "k": k, "top_grade": top,
             "relevant_total": sum(g > 0 for g in rels.values()), "models": models, "missed": missed}
