@@ -108,3 +108,23 @@ def test_cluster_command_writes_map_and_report(scifact_dir, tmp_path):
     assert report["labels"]["documents"] == 300 and abs(report["labels"]["ari"]) < 0.1  # arbitrary labels: no agreement
     assert sum(c["queries"] for c in report["ndcg@10_by_cluster"].values()) == 20
     assert (run_dir / "clusters.html").exists() and (run_dir / "clusters.json").exists()
+
+
+def test_cluster_prints_sizes_and_scores_per_cluster(tmp_path, synthetic_dir):
+    """The console shows each cluster's documents, its queries and their mean nDCG@10, as clusters_report.json."""
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    result = CliRunner().invoke(cli, ["cluster", "--data", str(synthetic_dir), "-m", "tokenlearn", "--clusters", "4",
+                                      "-o", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(next((tmp_path / "out").iterdir()).joinpath("clusters_report.json").read_text())
+    lines = [line.split() for line in result.output.splitlines()]
+    header = next(i for i, cells in enumerate(lines) if cells[:3] == ["cluster", "docs", "queries"])
+    assert lines[header][3] == "ndcg@10"
+    rows = {int(cells[0]): cells[1:] for cells in lines[header + 1:header + 1 + len(report["sizes"])]}
+    assert {c: int(r[0].replace(",", "")) for c, r in rows.items()} == {int(c): n for c, n in report["sizes"].items()}
+    for c, scored in report["ndcg@10_by_cluster"].items():
+        assert int(rows[int(c)][1]) == scored["queries"]
+        assert float(rows[int(c)][2]) == pytest.approx(scored["mean"], abs=1e-4)

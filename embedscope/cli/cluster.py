@@ -81,10 +81,22 @@ def command(settings, method, clusters, min_cluster_size, projection, labels, se
                f"{clustering.silhouette if clustering.silhouette is None else round(clustering.silhouette, 3)}")
     for row in clustering.sweep:
         click.echo(f"  k={row['k']:<3} silhouette={row['silhouette']:.3f}" if row["silhouette"] is not None else f"  k={row['k']}")
+    print_sizes(report, metrics)
     if "labels" in report:
         click.echo(f"vs labels: NMI {report['labels']['nmi']:.3f}  ARI {report['labels']['ari']:.3f}")
     click.echo(f"map: {paths['html']}")
     return run_dir
+
+
+def print_sizes(report: dict, metrics: list[str]) -> None:
+    """One line per cluster: its documents, the queries nearest to it and their mean metrics (with qrels)."""
+    shown = [m for m in metrics if f"{m}_by_cluster" in report]
+    click.echo(f"  {'cluster':>7} {'docs':>7} {'queries':>7}" + "".join(f" {m:>10}" for m in shown))
+    for c, size in report["sizes"].items():
+        by_metric = [report[f"{m}_by_cluster"].get(c) for m in shown]
+        queries = by_metric[0]["queries"] if by_metric and by_metric[0] else 0
+        cells = "".join(f" {row['mean']:>10.4f}" if row else f" {'–':>10}" for row in by_metric)
+        click.echo(f"  {'noise' if c < 0 else c:>7} {size:>7,} {queries:>7,}{cells}")
 
 
 def _slug(run_dir, name: str) -> str:
