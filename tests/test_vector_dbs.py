@@ -377,3 +377,18 @@ def test_db_bench_cli(tmp_path, scifact_dir):
     assert by_spec["lancedb"]["ndcg@10"] == pytest.approx(by_spec["exact"]["ndcg@10"], abs=1e-6)
     assert by_spec["qdrant"]["index_used"].startswith("HNSW")
     assert "recall@10 vs exact" in result.output and "index used" in result.output
+
+
+def test_redis_index_used_names_its_distance(redis_server):
+    """The index Redis reports (FT.INFO) carries the distance it really uses, as well as the algorithm."""
+    from embedscope.index.db.redis import RedisIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20, 8)).astype(np.float32)
+    for similarity, distance in (("cosine", "COSINE"), ("dot", "IP"), ("l2", "L2")):
+        index = RedisIndex(similarity, "flat", host=redis_server.host, port=redis_server.port)
+        try:
+            index.add(vectors)
+            assert index.describe()["index_used"] == f"FLAT {distance}"
+        finally:
+            index.close()

@@ -111,7 +111,9 @@ class RedisIndex(DatabaseRows):
                 name = pairs.get(b"identifier", pairs.get("identifier"))
                 if name in (b"vector", "vector"):
                     algorithm = pairs.get(b"algorithm", pairs.get("algorithm", b"?"))
-                    used = algorithm.decode() if isinstance(algorithm, bytes) else str(algorithm)
+                    distance = pairs.get(b"distance_metric", pairs.get("distance_metric", b""))
+                    # the distance the index really uses, read back like the algorithm (FLAT COSINE, HNSW IP, ...)
+                    used = " ".join(v.decode() if isinstance(v, bytes) else str(v) for v in (algorithm, distance) if v)
         version = self.client.info("server").get("redis_version", "?")
         return {"backend": "redis", "index_requested": self.index_type.upper(), "index_used": used,
                 "rows": self.count, "server_version": f"redis {version}"}
