@@ -94,3 +94,16 @@ def test_db_bench_says_the_filter_is_on_and_how_many_match(tagged_dir, tmp_path)
     payload = json.loads(next((tmp_path / "out").glob("*/db_bench.json")).read_text())
     assert payload["filter"] == ["shelf=a", "word=recipe"]
     assert all(r["recall@10_vs_exact"] == pytest.approx(1.0) for r in payload["results"])
+
+
+def test_table_columns_are_filter_fields(tmp_path):
+    """A corpus table's other columns are fields too: `--corpus docs.csv --filter lang=de`."""
+    from embedscope.data import load
+
+    (tmp_path / "docs.csv").write_text("_id,text,lang,year\nd1,the cell divides,en,2020\nd2,die Zelle teilt sich,de,2021\n"
+                                       "d3,cell walls,en,2021\n")
+    (tmp_path / "queries.csv").write_text("_id,text\nq1,cell\n")
+    dataset = load(corpus=tmp_path / "docs.csv", queries=tmp_path / "queries.csv", filters=["lang=en", "year=2021"])
+    assert list(dataset.corpus) == ["d3"]
+    assert list(load(corpus=tmp_path / "docs.csv", queries=tmp_path / "queries.csv", filters=["word=CELL"]).corpus) \
+        == ["d1", "d3"]

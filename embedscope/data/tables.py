@@ -166,7 +166,10 @@ def read_corpus_table(path, id_col="_id", text_col="text", title_col: str | None
                            row=where.row, allow_empty=True) if title_col else ""
         if is_blank(title) and is_blank(text):
             raise where.error(table.path, f"document '{did}' has empty text")
-        corpus[did] = Document(did, text, title)
+        # the row's other scalar columns (lang, source, ...): what `--filter FIELD=VALUE` matches
+        tags = {k: str(v) for k, v in record.items()
+                if k not in (id_col, text_col, title_col) and isinstance(v, (str, int, float, bool))}
+        corpus[did] = Document(did, text, title, tags=tags)
     if not corpus:
         raise DataError(table.path, "no documents")
     return corpus
