@@ -4,6 +4,7 @@ adds its own prefixes is found by one probe, so texts are not prefixed twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_providers import FakeProvider, FakeServer, Fault, fake_vector  # noqa: E402
-from test_remote_failures import tiny_beir  # noqa: E402,F401  (fixture)
 
 from embedscope.models import load_model  # noqa: E402
 
@@ -114,19 +114,27 @@ def test_cancel_closes_every_request_in_flight_and_sends_no_more():
     assert len(fake.disconnected) == 3 and fake.log == []  # the three in flight were dropped client-side
 
 
-def test_ctrl_c_on_the_command_line_stops_at_once_and_abandons_no_request(tiny_beir, tmp_path):
-    # one text answers in 0.5 s (the pre-flight check); a batch of several takes seconds
+def test_ctrl_c_on_the_command_line_stops_at_once_and_abandons_no_request(tmp_path):
+    # one text answers in 0.5 s (the pre-flight check); a batch of several takes seconds, and 24 documents take
+    # several rounds, so the run is still far from done when Ctrl-C comes, however slow this machine is
+    data = tmp_path / "data"
+    (data / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{i}", "text": f"document {i} about cells and proteins {i % 3}"} for i in range(24)]
+    (data / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "cells proteins"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     fake = FakeProvider("openai", api_key=None, per_text_delay=0.5)
     with FakeServer(fake) as server:
         spec = f"openai-compatible:m?base_url={server.url}/v1&server_prompts=false&concurrency=2&timeout=60"
         process = subprocess.Popen(
-            [sys.executable, "-m", "embedscope", "run", "--data", str(tiny_beir), "-m", spec,
+            [sys.executable, "-m", "embedscope", "run", "--data", str(data), "-m", spec,
              "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
         try:
             deadline = time.monotonic() + 60
-            while len(fake.arrivals) < 2 and time.monotonic() < deadline:  # the check, then the first batch
+            # the check, then a batch of documents still in flight (its answer not sent yet)
+            while not (len(fake.arrivals) >= 2 and len(fake.arrivals) > len(fake.log)) and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert len(fake.arrivals) >= 2, process.stderr.read() if process.poll() is not None else "no requests"
             interrupted = time.monotonic()
@@ -136,7 +144,7 @@ def test_ctrl_c_on_the_command_line_stops_at_once_and_abandons_no_request(tiny_b
         finally:
             if process.poll() is None:
                 process.kill()
-        time.sleep(0.5 * 6 + 0.5)  # the longest request the server could still be working on
+        time.sleep(0.5 * 8 + 0.5)  # the longest request the server could still be working on (8 texts at first)
         in_flight = len(fake.arrivals) - len(fake.log)
     assert process.returncode == 130 and "aborted" in stderr and "Traceback" not in stderr, stderr
     assert stopped - interrupted < 3.0
