@@ -58,9 +58,9 @@ class Run:
                     raise TrecError(f"cannot write {path}: query '{qid}', document '{did}' has score {score}; "
                                     f"a run file holds finite scores only")
         with open(path, "w", encoding="utf-8") as f:
-            for qid in self.scores:
-                for rank, (did, score) in enumerate(self.ranked(qid), start=1):
-                    f.write(f"{qid} Q0 {did} {rank} {score:.8f} {tag}\n")
+            for qid in self.scores:  # one write per query: a run holds hundreds of thousands of lines
+                f.write("".join([f"{qid} Q0 {did} {rank} {score:.8f} {tag}\n"
+                                 for rank, (did, score) in enumerate(self.ranked(qid), start=1)]))
 
     @classmethod
     def from_trec(cls, path: str | Path, name: str | None = None) -> "Run":
