@@ -69,7 +69,7 @@ def load_from(settings: Mapping) -> Dataset:
 def parse_filter(filters: str | list):
     """A `Filter` from `--filter` values: `word=WORD` (whole word of the text, any case) or `FIELD=VALUE` (a corpus
     field equal to VALUE); all must match."""
-    from embedscope.index.db import Filter
+    from embedscope.data.filter import Filter
 
     tags, words = {}, []
     for text in [filters] if isinstance(filters, str) else filters:
@@ -88,7 +88,7 @@ def parse_filter(filters: str | list):
 
 def filter_metadata(dataset: Dataset) -> list[dict]:
     """Each document's fields as a `Filter` reads them: its tags and its searchable text."""
-    from embedscope.index.db.base import TEXT_FIELD
+    from embedscope.data.filter import TEXT_FIELD
 
     return [{**doc.tags, TEXT_FIELD: doc.full_text} for doc in dataset.corpus.values()]
 
