@@ -130,7 +130,10 @@ def test_ctrl_c_on_the_command_line_stops_at_once_and_abandons_no_request(tmp_pa
             [sys.executable, "-m", "embedscope", "run", "--data", str(data), "-m", spec,
              "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"), "-q"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+            # as from a terminal: an ignored SIGINT is inherited (a library in this test process may have set
+            # one), and Python then leaves Ctrl-C ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 60
             # the check, then a batch of documents still in flight (its answer not sent yet)
