@@ -283,6 +283,12 @@ def test_perf_cost_and_recommendation_sections(synth_run, tmp_path):
     assert lead[timed["name"]]["speed_source"] == "embedscope bench"
     cost = view["perf_tables"][2]
     assert any(c["key"] == "break_even" for c in cost["columns"]) or all(r["kind"] == "API" for r in cost["rows"])
+    for row in perf["cost"]["rows"]:  # machine hours per 1M texts for self-hosted rows (GPU and CPU)
+        shown = next(r for r in cost["rows"] if r["model"] == row["name"] and r["hardware"] == row["hardware"])
+        if row["kind"] == "api":
+            assert "hours_per_1m" not in shown
+        else:
+            assert shown["hours_per_1m"] == pytest.approx(1e6 / row["texts_per_second"] / 3600)
 
 
 def test_model_metadata_columns(synthetic_dir, tmp_path):

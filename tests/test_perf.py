@@ -133,6 +133,43 @@ def test_load_test_against_served_model(served_static_model, static_model):
     assert result["requests_per_second"] > 0 and result["latency_ms"]["n"] == 40
 
 
+def test_load_test_alone_needs_no_model_and_sends_batches(served_static_model, synthetic_dir, tmp_path):
+    """`bench --load-test URL` without -m measures the server only; --batch sets the texts per request."""
+    from click.testing import CliRunner
+
+    from embedscope.cli import cli
+
+    out = tmp_path / "perf.json"
+    result = CliRunner().invoke(cli, ["bench", "--data", str(synthetic_dir), "--load-test", served_static_model,
+                                      "--batch", "3", "--requests", "12", "--concurrency", "2", "--perf-file", str(out)])
+    assert result.exit_code == 0, result.output
+    perf = json.loads(out.read_text())
+    assert perf["models"] == [] and perf["cost"] is None  # no local model loaded or timed
+    load = perf["load_test"]
+    assert load["batch"] == 3 and load["succeeded"] == 12 and not load["errors"]
+    assert load["texts_per_second"] == pytest.approx(3 * load["requests_per_second"])
+    assert "3 per request" in result.output
+
+
+def test_cost_table_shows_machine_hours():
+    """Self-hosted rows show the machine time each scale takes (GPU hours from the declared throughput)."""
+    from rich.console import Console
+
+    from embedscope.perf.tables import print_perf
+
+    gpu = costs.Option("m", "self-hosted", "GPU: L4", texts_per_second=50.0, usd_per_hour=0.8, tokens_per_text=100)
+    api = costs.Option("api", "api", None, usd_per_text=1e-6, tokens_per_text=100)
+    scales = [90_000, 1_800_000]
+    perf = {"models": [], "dataset": {"documents": 10},
+            "cost": {"scales": scales, "min_billed_hours": 1.0, "currency": "USD",
+                     "rows": costs.cost_table([gpu, api], scales, 1.0)}}
+    out = Console(record=True, width=300)
+    print_perf(perf, out)
+    text = out.export_text()
+    # 90k texts at 50/s: 30 minutes (billed one hour); 1.8M: 10 hours
+    assert "$0.80 / 30.0 min" in text and "$8.00 / 10.0 h" in text
+
+
 def test_load_test_stays_on_loopback():
     from embedscope.perf.loadtest import load_test
 

@@ -29,6 +29,8 @@ def agrees_with_trec_eval(qrels: dict, run: Run) -> int:
     """Every metric of every query trec_eval scores (judged, relevant documents, in the run) equals ours;
     returns how many queries were compared."""
     theirs = trec_measures(qrels, run)
+    if not theirs:  # no judged query has a hit in the run: trec_eval scores nothing, so nothing to compare
+        return 0
     ours = evaluate(qrels, run, list(theirs)).per_query
     for metric, values in theirs.items():
         for q, value in values.items():

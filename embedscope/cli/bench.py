@@ -17,6 +17,7 @@ class LoadTest:
 
     load_url: str | None
     load_model: str
+    batch: int
     concurrency: int
     n_requests: int
     duration: float
@@ -38,6 +39,7 @@ def _json_file(value: str | None) -> bool:
 @click.option("--versus", help="API row for the break-even column [the cheapest API].")
 @click.option("--load-test", "load_url", help="Also load-test an OpenAI-compatible server on loopback, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--load-model", default="default", show_default=True, help="Model name sent to --load-test.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Texts per --load-test request.")
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight during --load-test.")
 @click.option("--requests", "n_requests", type=int, default=200, show_default=True, help="Requests sent by --load-test (at most).")
 @click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds --load-test runs (at most).")
@@ -45,7 +47,8 @@ def _json_file(value: str | None) -> bool:
 def command(settings, run_dir, perf_file, latency_queries, prices_path, scales, versus, load):
     """Measure encode throughput, query latency, memory, footprint and cost for each model.
 
-    --max-docs times encoding on that many documents; costs still use the whole corpus.
+    --max-docs times encoding on that many documents; costs still use the whole corpus. With --load-test and no
+    -m, only the server is load-tested (with the dataset's queries as texts): no local model is loaded.
     """
     from embedscope.perf.bench import bench
     from embedscope.perf.cost import SCALES, load_prices
@@ -68,17 +71,23 @@ def command(settings, run_dir, perf_file, latency_queries, prices_path, scales, 
         from embedscope.data import load_from
 
         dataset = load_from({**settings, "max_docs": None})  # costs are for the whole corpus
-        models = models or settings["models"]
         context = RetrievalContext(settings["cache"])
-    perf = bench(dataset, list(models), prices=load_prices(prices_path), scales=scales or SCALES,
-                 latency_queries=latency_queries, max_docs=settings.get("max_docs"), reference_api=versus, log=log,
-                 context=context)
+        if models is None and not load.load_url:
+            models = settings["models"]
+    if models:
+        perf = bench(dataset, list(models), prices=load_prices(prices_path), scales=scales or SCALES,
+                     latency_queries=latency_queries, max_docs=settings.get("max_docs"), reference_api=versus, log=log,
+                     context=context)
+    else:  # a load test alone: the served model is the one measured
+        from embedscope.perf.bench import server_only
+
+        perf = server_only(dataset)
     if load.load_url:
         from embedscope.perf.loadtest import load_test
 
-        log(f"load test: {load.concurrency} concurrent clients, up to {load.n_requests} requests / "
-            f"{load.duration:g} s against {load.load_url}")
-        perf["load_test"] = load_test(load.load_url, dataset.query_texts, model=load.load_model,
+        log(f"load test: {load.concurrency} concurrent clients, {load.batch} text(s) per request, up to "
+            f"{load.n_requests} requests / {load.duration:g} s against {load.load_url}")
+        perf["load_test"] = load_test(load.load_url, dataset.query_texts, model=load.load_model, batch=load.batch,
                                       concurrency=load.concurrency, requests=load.n_requests, duration_s=load.duration)
     text = json.dumps(perf, indent=2, default=str)
     if perf_file or run_dir:

@@ -60,6 +60,8 @@ def evaluated_queries(qrels: dict[str, dict[str, int]]) -> list[str]:
 def evaluate(qrels: dict[str, dict[str, int]], run: Run, metrics=DEFAULT_METRICS) -> Evaluation:
     """Score a run against graded qrels. A judged query the run has no results for scores 0 on every metric."""
     parsed = {canonical(m): parse_metric(m) for m in metrics}
+    if not parsed:
+        raise ValueError("no metrics to compute: name at least one, e.g. ndcg@10")
     qids = evaluated_queries(qrels)
     depth = max(k for _, k in parsed.values())
     per_query: dict[str, dict[str, float]] = {m: {} for m in parsed}

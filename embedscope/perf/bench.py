@@ -115,11 +115,20 @@ def bench(dataset, specs: list, *, prices: dict, scales=costs.SCALES, latency_qu
                 static=entry["static"])
         models.append(entry)
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": {"name": dataset.name, "documents": len(corpus), "queries": len(dataset.queries),
-                    "timed_documents": min(max_docs or len(corpus), len(corpus))},
-        "hardware": hardware(),
+        **_header(dataset, min(max_docs or len(corpus), len(corpus))),
         "models": models,
         "cost": {"scales": scales, "min_billed_hours": min_hours, "currency": prices.get("currency", "USD"),
                  "rows": costs.cost_table(options, scales, min_hours, reference_api)},
     }
+
+
+def _header(dataset, timed_documents: int) -> dict:
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dataset": {"name": dataset.name, "documents": len(dataset.doc_texts), "queries": len(dataset.queries),
+                        "timed_documents": timed_documents},
+            "hardware": hardware()}
+
+
+def server_only(dataset) -> dict:
+    """perf.json for a load test alone: the machine and the texts sent, no local model timed."""
+    return {**_header(dataset, 0), "models": [], "cost": None}

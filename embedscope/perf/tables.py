@@ -28,6 +28,24 @@ def _texts(n: int) -> str:
 
 def print_perf(perf: dict, out: Console | None = None) -> None:
     out = out or console()
+    if perf["models"]:
+        _print_models(perf, out)
+    if perf.get("cost"):
+        _print_cost(perf, out)
+    if "load_test" in perf:
+        lt = perf["load_test"]
+        lat = lt["latency_ms"]
+        out.print(f"load test {lt['url']}: {lt['requests_per_second']:.1f} req/s ({lt['texts_per_second']:.1f} texts/s, "
+                  f"{lt['batch']} per request) at concurrency {lt['concurrency']}, "
+                  f"p50 {lat.get('p50', 0):.1f} / p95 {lat.get('p95', 0):.1f} / p99 {lat.get('p99', 0):.1f} ms, "
+                  f"{lt['succeeded']}/{lt['requests']} ok, errors {lt['errors'] or 'none'}")
+
+
+def _hours(h: float) -> str:
+    return f"{h * 60:.1f} min" if h < 1 else f"{h:,.1f} h"
+
+
+def _print_models(perf: dict, out: Console) -> None:
     hw = perf["hardware"]
     ds = perf["dataset"]
     t = Table(title=f"Speed on {hw.get('cpu_model') or hw['machine']} ({hw['cpu_count_logical']} logical CPUs), "
@@ -68,6 +86,9 @@ def print_perf(perf: dict, out: Console | None = None) -> None:
     if perf["models"] and perf["models"][0].get("footprint"):
         out.print(f"[dim]HNSW graph: {perf['models'][0]['footprint']['hnsw']['formula']}[/dim]")
 
+
+
+def _print_cost(perf: dict, out: Console) -> None:
     cost = perf["cost"]
     t = Table(title=f"Cost to embed ({cost['currency']}; machines billed at least {cost['min_billed_hours']:g} h)",
               header_style="bold")
@@ -81,15 +102,16 @@ def print_perf(perf: dict, out: Console | None = None) -> None:
     for row in cost["rows"]:
         be = row.get("break_even")
         be_text = "-" if not be else (f"{be['texts']:,} vs {be['versus']}" if be["texts"] else f"never vs {be['versus']}")
+        cells = []
+        for n in cost["scales"]:
+            c = row["costs"][str(n)]
+            # machine time is what a self-hosted row buys: the hours it runs (billed at least the minimum)
+            cells.append(f"${c['usd']:,.2f}" + (f" / {_hours(c['hours'])}" if c.get("hours") is not None else ""))
         t.add_row(escape(row["name"]), escape(row["hardware"] or "API"), _num(row["tokens_per_text"]),
-                  *[f"${row['costs'][str(n)]['usd']:,.2f}" for n in cost["scales"]], escape(be_text), row.get("as_of") or "-")
+                  *cells, escape(be_text), row.get("as_of") or "-")
     out.print(t)
-    if "load_test" in perf:
-        lt = perf["load_test"]
-        lat = lt["latency_ms"]
-        out.print(f"load test {lt['url']}: {lt['requests_per_second']:.1f} req/s at concurrency {lt['concurrency']}, "
-                  f"p50 {lat.get('p50', 0):.1f} / p95 {lat.get('p95', 0):.1f} / p99 {lat.get('p99', 0):.1f} ms, "
-                  f"{lt['succeeded']}/{lt['requests']} ok, errors {lt['errors'] or 'none'}")
+    out.print("[dim]self-hosted cells: cost / machine time to embed that many texts (GPU time from the declared "
+              "throughput, CPU time as measured here)[/dim]")
 
 
 def print_recommendation(advice: dict, out: Console | None = None) -> None:

@@ -340,12 +340,17 @@ def cost_table(perf: dict | None) -> dict | None:
         for n, value in (r.get("costs") or {}).items():
             row["cost:" + str(n)] = finite(value.get("usd") if isinstance(value, dict) else value)
             scales += [str(n)] if str(n) not in scales else []
+        speed = finite(r.get("texts_per_second"))
+        if r.get("kind") != "api" and speed:
+            row["hours_per_1m"] = 1e6 / speed / 3600
         be = r.get("break_even")
         if isinstance(be, dict):
             row["break_even"], versus = finite(be.get("texts")), be.get("versus")
         rows.append(row)
     columns = [column("model", "option", "model"), column("kind", "kind"), column("hardware", "hardware")]
     columns += [column("cost:" + s, f"{int(s):,} texts ($)" if s.isdigit() else f"{s} ($)", "usd") for s in scales]
+    columns.append(column("hours_per_1m", "machine hours per 1M texts", "num",
+                          "GPU rows: the declared throughput scaled to the model's size; CPU rows: measured here."))
     if versus:
         columns.append(column("break_even", f"break-even vs {versus} (texts)", "int",
                               "Corpus size above which self-hosting costs less than the API."))

@@ -50,13 +50,16 @@ class Run:
         it cannot carry (empty, or with any whitespace: columns are split on it) and scores that are not finite
         are refused before the file is opened, so no half-written file is left."""
         tag = "_".join((tag or self.name).split()) or "run"
+        documents: set[str] = set()
         for qid, hits in self.scores.items():
             trec_id(qid, "query", path)
-            for did, score in hits.items():
-                trec_id(did, "document", path)
-                if not math.isfinite(score):
-                    raise TrecError(f"cannot write {path}: query '{qid}', document '{did}' has score {score}; "
-                                    f"a run file holds finite scores only")
+            documents.update(hits)  # each distinct id checked once: a run repeats the same documents across queries
+            if not all(map(math.isfinite, hits.values())):
+                did, score = next((d, s) for d, s in hits.items() if not math.isfinite(s))
+                raise TrecError(f"cannot write {path}: query '{qid}', document '{did}' has score {score}; "
+                                f"a run file holds finite scores only")
+        for did in documents:
+            trec_id(did, "document", path)
         with open(path, "w", encoding="utf-8") as f:
             for qid in self.scores:  # one write per query: a run holds hundreds of thousands of lines
                 f.write("".join([f"{qid} Q0 {did} {rank} {score:.8f} {tag}\n"
