@@ -52,7 +52,7 @@ def main() -> None:
         except ServerError as e:
             print(f"redis skipped: {e}")
         try:
-            pg = start_postgres(Path(tmp) / "pg")
+            pg = start_postgres()  # a temp folder of its own, removed when it stops
             servers.append(pg)
             os.environ["EMBEDSCOPE_PG_DSN"] = f"host={pg.host} port={pg.port} user=postgres dbname=postgres"
         except ServerError as e:

@@ -223,11 +223,16 @@ def start_postgres(data_dir: str | Path | None = None, port: int | None = None, 
     cleanup: list[Path] = []
     data_dir = _data_dir(data_dir, "embedscope-pg-", cleanup)
     if user:
-        # The unprivileged user must own PGDATA and reach it; a root-only temp tree (pytest's) is not reachable.
-        if not cleanup:
-            data_dir = _data_dir(None, "embedscope-pg-", cleanup)
+        # The unprivileged user must own PGDATA and reach it through every parent folder.
+        data_dir.mkdir(parents=True, exist_ok=True)
         entry = pwd.getpwnam(user)
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+        if subprocess.run(["test", "-w", str(data_dir)], user=user).returncode != 0:
+            for path in cleanup:
+                shutil.rmtree(path, ignore_errors=True)
+            raise ServerError(f"PostgreSQL refuses to run as root, so it runs as '{user}', which cannot reach "
+                              f"{data_dir} (a parent folder is private): choose a data folder it can reach, "
+                              f"e.g. under {tempfile.gettempdir()}")
     pgdata = data_dir / "pgdata"
     port = port or free_port()
     if not (pgdata / "PG_VERSION").exists():

@@ -60,7 +60,7 @@ def postgres_server(tmp_path_factory):
 
     pytest.importorskip("psycopg", reason="psycopg not installed")
     try:
-        server = start_postgres(tmp_path_factory.mktemp("postgres"))
+        server = start_postgres()  # its own temp folder, reachable by the user it runs as; removed on stop
     except ServerError as e:
         pytest.skip(f"PostgreSQL could not start: {e}")
     yield server

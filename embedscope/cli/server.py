@@ -39,6 +39,16 @@ def _running(kind: str) -> dict | None:
     return None
 
 
+def _default_data_dir(kind: str) -> Path:
+    """A folder per kind beside the state files; for PostgreSQL started by root, one under the temp folder:
+    it runs as 'nobody' (it refuses root), which cannot reach a folder in root's home."""
+    if kind == "postgres" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "embedscope-servers" / kind
+    return state_dir() / kind
+
+
 @click.group("server")
 def command() -> None:
     """Start, stop and list local vector-database servers (Milvus, Redis, PostgreSQL) on 127.0.0.1."""
@@ -56,7 +66,7 @@ def start(kind, data_dir, port):
     if (state := _running(kind)) is not None:
         raise click.ClickException(f"{kind} is already running: {state['host']}:{state['port']} "
                                    f"(pid {state['pid']}); `embedscope server stop {kind}` first")
-    folder = Path(data_dir or state_dir() / kind).resolve()
+    folder = Path(data_dir or _default_data_dir(kind)).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "milvus":
         if port:
