@@ -470,6 +470,20 @@ def test_a_local_model_end_to_end_from_the_cli_and_its_run_directory_feeds_bench
     assert len(texts.corpus) == 120 and len(texts.queries) == 60
 
 
+def test_show_on_a_task_run_prints_its_summary(tmp_path, sts_data):
+    """`show` on an STS run: the leaderboard and verdicts (no retrieval metric asked of it); --query, which
+    puts retrieval hits side by side, says why it does not apply."""
+    result = cli("run", "--task", "sts", "--data", str(sts_data[0]), "-m", f"precomputed:{sts_data[2]}?name=signal",
+                 "-m", "tokenlearn", "-q", "-o", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    run_dir = run_dir_of(result)
+    shown = cli("show", str(run_dir))
+    assert shown.exit_code == 0, shown.output
+    assert "cosine_spearman" in shown.output and "signal" in shown.output and "per_unit.csv" in shown.output
+    refused = cli("show", str(run_dir), "--query", "3")
+    assert refused.exit_code == 2 and "this is a sts run" in refused.output
+
+
 def test_cli_bad_task_data_is_one_line_with_file_and_line(tmp_path):
     from embedscope.cli import main
 

@@ -35,6 +35,9 @@ def command(settings, run_dir, query_ids, disagreements, hits, width, models):
     from embedscope.stats.per_query import SNIPPET_CHARS
 
     results = read_results(run_dir)
+    if results.task != "retrieval":
+        show_task_run(run_dir, results.task, bool(query_ids))
+        return
     runs = read_runs(run_dir, results)
     if models:
         unknown = [m for m in models if m not in runs]
@@ -69,6 +72,25 @@ def command(settings, run_dir, query_ids, disagreements, hits, width, models):
         view = side_by_side(dataset, {n: runs[n] for n in names}, qid, k,
                             {n: v[qid] for n, v in values.items() if qid in v}, chars=max(width, SNIPPET_CHARS))
         print_side_by_side(view, metric, console, width)
+
+
+def show_task_run(run_dir, task: str, asked_for_queries: bool) -> None:
+    """A run of a task beyond retrieval has no ranked hits to put side by side: its summary, and where the
+    per-unit scores are."""
+    from pathlib import Path
+
+    from rich.markdown import Markdown
+
+    from embedscope.report.console import wide_console
+
+    if asked_for_queries:
+        raise click.UsageError(f"this is a {task} run: --query shows retrieval hits side by side; its per-unit "
+                               f"scores are in {Path(run_dir) / 'per_unit.csv'}")
+    summary = Path(run_dir) / "summary.md"
+    if summary.is_file():
+        wide_console().print(Markdown(summary.read_text(encoding="utf-8")))
+    click.echo(f"a {task} run: per-unit scores in {Path(run_dir) / 'per_unit.csv'}; "
+               f"`embedscope report {run_dir}` writes its HTML report")
 
 
 def print_side_by_side(view: dict, metric: str, console, width: int = 70) -> None:
