@@ -103,6 +103,9 @@ def test_the_agreement_note_and_warning_are_printed_under_the_references():
     out = console.export_text()
     assert "Kendall's tau -1.00" in out
     assert "note: the orders differ, but 2 models are too few to tell (at least 3)" in out
+    from embedscope.report.markdown import references_markdown
+
+    assert "Note: the orders differ, but 2 models are too few to tell (at least 3)" in references_markdown(section)
     section["agreement"] |= {"note": None, "warning": "[bold]m[/bold] ranks first here"}
     console = Console(record=True, width=200)
     print_references(section, console)

@@ -235,4 +235,6 @@ def references_markdown(section: dict) -> str:
         lines.append(f"Rank agreement over {len(ag['rows'])} models: Kendall's tau {ag['kendall_tau']:.2f}{rho}.")
     if ag["warning"]:
         lines += ["", f"> ⚠ {text(ag['warning'])}"]
+    if ag.get("note"):  # why differing orders made no warning, as the console says
+        lines += ["", f"Note: {text(ag['note'])}"]
     return "\n".join(lines)
