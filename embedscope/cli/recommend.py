@@ -55,11 +55,14 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
                                f"`embedscope bench --run-dir {run_dir}` (it prices every embedding model of the run)")
     if metric and metric not in results.metrics:
         raise click.BadParameter(f"{metric} not in this run ({', '.join(results.metrics)})", param_hint="--metric")
-    latency = measured_latency(run_dir, results, perf, latency_queries)
-    if scale is None and results.task != "retrieval" and not (perf or {}).get("dataset"):
-        from embedscope.rundir import read_dataset  # a task run prices embedding its own texts by default
+    import functools
 
-        scale = len(read_dataset(run_dir, results).corpus)
+    from embedscope.rundir import read_dataset
+
+    dataset_of = functools.cache(lambda: read_dataset(run_dir, results))  # read once, only if needed
+    latency = measured_latency(run_dir, results, perf, latency_queries, dataset_of)
+    if scale is None and results.task != "retrieval" and not (perf or {}).get("dataset"):
+        scale = len(dataset_of().corpus)  # a task run prices embedding its own texts by default
     candidates, metric, scale = candidates_from(results, perf, metric=metric, scale=scale, latency=latency)
     advice = recommend(candidates, **dataclasses.asdict(limits))
     advice |= {"metric": metric, "scale": scale}
@@ -69,12 +72,11 @@ def command(settings, run_dir, limits, scale, latency_queries, as_json):
         print_recommendation(advice)
 
 
-def measured_latency(run_dir, results, perf: dict | None, queries: int) -> dict:
+def measured_latency(run_dir, results, perf: dict | None, queries: int, dataset_of) -> dict:
     """latency.json, completed for the models that have no single-query retrieval latency yet (in a run of another
-    task: the latency of embedding one text, since nothing is searched)."""
+    task: the latency of embedding one text, since nothing is searched). dataset_of() gives the run's dataset."""
     from embedscope.perf.latency import query_latency
     from embedscope.perf.speed import measure_latency
-    from embedscope.rundir import read_dataset
     from embedscope.runs.context import RetrievalContext
 
     path = Path(run_dir) / "latency.json"
@@ -84,7 +86,7 @@ def measured_latency(run_dir, results, perf: dict | None, queries: int) -> dict:
     if not todo or queries <= 0:
         return known
     try:
-        dataset = read_dataset(run_dir, results)
+        dataset = dataset_of()
     except (ValueError, OSError) as e:
         return known | {m.name: {"unknown": f"latency not measured: the run's dataset cannot be reloaded ({e})"}
                         for m in todo}
