@@ -168,7 +168,8 @@ def test_register_folder_zip_and_any_name(synthetic_dir, tiny_zip, tmp_path, dat
     assert not (data_home / "copied").is_symlink() and load("copied").summary()["documents"] == 160
     register("tiny", synthetic_dir)  # registering again replaces the entry
     assert load("tiny").summary()["documents"] == 160
-    assert sorted(p.name for p in data_home.iterdir()) == ["banking-like", "copied", "tiny"]
+    # beside the entries only the parsed-dataset records (.parsed), which `embedscope datasets` does not list
+    assert sorted(p.name for p in data_home.iterdir()) == [".parsed", "banking-like", "copied", "tiny"]
 
 
 def test_register_a_beir_zip_checks_its_md5(tmp_path, tiny_zip, data_home):
@@ -257,3 +258,43 @@ def test_fresh_machine_main_job(synthetic_dir, data_home, tmp_path, monkeypatch)
         assert model in second.stdout
     assert "results in embedscope-runs" in second.stdout
     assert "DEBUG" not in second.stderr and "Loading weights" not in second.stderr, second.stderr
+
+
+def test_a_named_dataset_is_parsed_once_until_its_files_change(synthetic, tmp_path, data_home, monkeypatch, caplog):
+    """The second load of a registered dataset reuses the parse; an edited file, or a damaged record, parses
+    again; the parse's warnings are logged on every load."""
+    import importlib
+    import json
+    import logging
+
+    load_module = importlib.import_module("embedscope.data.load")
+    folder = write_beir_folder(synthetic, tmp_path / "mine")
+    unscorable = "judged-not-relevant"  # judged with grade 0 only: a warning at every load
+    with open(folder / "queries.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"_id": unscorable, "text": "a query nothing answers"}) + "\n")
+    with open(folder / "qrels" / "test.tsv", "a", encoding="utf-8") as f:
+        f.write(f"{unscorable}\t{next(iter(synthetic.corpus))}\t0\n")
+    register("mine", folder)
+    parses = []
+    parse = load_module.load_beir
+    monkeypatch.setattr(load_module, "load_beir", lambda *a, **k: parses.append(1) or parse(*a, **k))
+
+    def load_logged():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="embedscope"):
+            dataset = load("mine")
+        assert any("with no relevant document" in r.getMessage() for r in caplog.records), caplog.text
+        return dataset
+
+    first = load_logged()
+    assert load_logged() == first and len(parses) == 1  # reused, warning included
+    assert load("mine", split="test", name="other").name == "other" and len(parses) == 2  # a name is its own record
+
+    queries = folder / "queries.jsonl"
+    queries.write_text(queries.read_text(encoding="utf-8").replace("a query nothing answers", "changed text"),
+                       encoding="utf-8")
+    assert load_logged().queries[unscorable] == "changed text" and len(parses) == 3
+
+    for record in (data_home / ".parsed").glob("*.pickle"):
+        record.write_bytes(b"not a pickle")
+    assert load_logged() == load_beir(folder) and len(parses) == 4

@@ -46,9 +46,14 @@ def load(
         if not queries:
             raise ConfigError("--corpus needs --queries too")
         dataset = load_tables(corpus, queries, qrels, columns=dict(columns or {}), name=name)
+    elif data and is_name(str(data)):
+        from embedscope.data.named import home
+        from embedscope.data.parsed import load_once
+
+        folder, split = resolve(str(data)), split or "test"
+        dataset = load_once(folder, split, name, lambda: load_beir(folder, split=split, name=name), home() / ".parsed")
     elif data:
-        folder = resolve(str(data)) if is_name(str(data)) else Path(data)
-        dataset = load_beir(folder, split=split or "test", name=name)
+        dataset = load_beir(Path(data), split=split or "test", name=name)
     else:
         raise ConfigError("name a dataset with --data NAME (e.g. beir:scifact) or DIR (a BEIR folder), "
                           "or give --corpus/--queries tables")
