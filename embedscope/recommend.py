@@ -87,9 +87,9 @@ def candidates_from(results: Results, perf: dict | None, *, metric: str | None =
     scale = scale or perf.get("dataset", {}).get("documents") or results.dataset.documents or 0
     documents = results.dataset.documents or 0
     by_name = {m["name"]: m for m in perf.get("models", [])}
-    rows = perf.get("cost", {}).get("rows", [])
+    rows = (perf.get("cost") or {}).get("rows", [])  # a load test alone has no cost table
     api_rows = {row["name"]: row for row in rows if row["kind"] == "api"}
-    min_hours = float(perf.get("cost", {}).get("min_billed_hours", 1.0))
+    min_hours = float((perf.get("cost") or {}).get("min_billed_hours", 1.0))
     kinds = {m.name: m.run.kind or "dense" for m in results.models}
     out = []
     for m in results.models:
