@@ -2,7 +2,7 @@
 re-run's data work, and the files of a dataset in the data cache rarely change; so the parsed Dataset is kept
 (pickled) in the data cache's `.parsed` folder and reused while nothing it came from has changed.
 
-The record is keyed by every file of the dataset folder (path, size, modification time), the split, the name
+The record is keyed by every file of the dataset folder (path and a hash of its bytes), the split, the name
 given, and the loader's own source: any change parses again. Warnings the parse logged (judged queries that
 cannot be scored, ...) are kept with it and logged again on every load, so a reused parse says what a fresh one
 says. A record that cannot be read is parsed again and rewritten, never trusted.
@@ -29,13 +29,18 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
 
 
+def _file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def source_key(folder: Path, split: str, name: str | None) -> str:
-    """What the parse depends on: each file's path, size and mtime, the split and name, and the loader code."""
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            files.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    """What the parse depends on: each file's path and contents (hashed: far faster than parsing, and exact where
+    modification times are too coarse to see a quick rewrite), the split and name, and the loader code."""
+    files = [(str(path.relative_to(folder)), _file_digest(path)) for path in sorted(folder.rglob("*")) if path.is_file()]
     here = Path(__file__).parent
     loader = hashlib.blake2b(b"".join((here / m).read_bytes() for m in LOADER_MODULES), digest_size=16).hexdigest()
     return _digest(FORMAT, str(folder.resolve()), split, name, files, loader)
