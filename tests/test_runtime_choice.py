@@ -136,7 +136,8 @@ def small_budget_sample(monkeypatch):
 
 
 def test_fast_measures_its_loss_with_an_interval_before_the_run(synthetic, no_records, small_budget_sample, caplog,
-                                                                 tmp_path):
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.setattr(rt, "FASTER", 0.0)  # measured whatever its speed on this CPU
     model = load_model("minilm")
     with caplog.at_level(logging.INFO, logger="embedscope"):
         run = DenseRetriever(model, EmbeddingCache(tmp_path / "cache"), fast=True).retrieve(synthetic, 10)
@@ -155,9 +156,27 @@ def test_fast_measures_its_loss_with_an_interval_before_the_run(synthetic, no_re
         assert run.meta["embedding"]["fingerprint"] == faithful_print
 
 
+def test_fast_refuses_a_candidate_no_faster_than_fp32_before_measuring_its_loss(synthetic, no_records,
+                                                                                 small_budget_sample, monkeypatch):
+    """Timed first on a few documents: a candidate that is not faster than fp32 is refused there, and the loss
+    sample is never encoded (only the timing texts are)."""
+    monkeypatch.setattr(rt, "FASTER", float("inf"))  # nothing is faster than infinitely fast
+    model = load_model("minilm")
+    model.prepare(synthetic)  # the faithful choice first, so what follows counts only --fast's encodings
+    timed, seen = rt.timed_encode, []
+    monkeypatch.setattr(rt, "timed_encode", lambda encoder, docs, queries: seen.append(len(docs)) or
+                        timed(encoder, docs, queries))
+    model.prepare(synthetic, fast=True)
+    tried = model.fast["tried"]["openvino-int8"]
+    assert "measured" not in tried and tried["reason"].startswith("not faster than fp32 on")
+    assert model.fast["runtime"] == model.faithful["runtime"]
+    assert seen and max(seen) <= rt.SPEED_DOCUMENTS < rt.LOSS_DOCUMENTS  # timing only: no loss-sample encoding
+
+
 def test_fast_over_budget_keeps_the_faithful_runtime_and_says_why(synthetic, no_records, small_budget_sample,
                                                                    caplog, monkeypatch):
     monkeypatch.setattr(rt, "LOSS_BUDGET", -1.0)  # no runtime can gain quality over fp32 by more than 100%
+    monkeypatch.setattr(rt, "FASTER", 0.0)  # so the loss is measured, whatever the speed on this CPU
     model = load_model("minilm")
     with caplog.at_level(logging.INFO, logger="embedscope"):
         model.prepare(synthetic, fast=True)
