@@ -68,10 +68,15 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def _stop_and_clean(pid: int, paths: list[Path]) -> None:
-    stop_pid(pid)
+def _remove(paths: list[Path]) -> None:
+    """The temp folders a server was given, gone (when it stops, or when it cannot start)."""
     for path in paths:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _stop_and_clean(pid: int, paths: list[Path]) -> None:
+    stop_pid(pid)
+    _remove(paths)
 
 
 class LocalServer:
@@ -228,8 +233,7 @@ def start_postgres(data_dir: str | Path | None = None, port: int | None = None, 
         entry = pwd.getpwnam(user)
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
         if subprocess.run(["test", "-w", str(data_dir)], user=user).returncode != 0:
-            for path in cleanup:
-                shutil.rmtree(path, ignore_errors=True)
+            _remove(cleanup)
             raise ServerError(f"PostgreSQL refuses to run as root, so it runs as '{user}', which cannot reach "
                               f"{data_dir} (a parent folder is private): choose a data folder it can reach, "
                               f"e.g. under {tempfile.gettempdir()}")
@@ -239,8 +243,7 @@ def start_postgres(data_dir: str | Path | None = None, port: int | None = None, 
         init = subprocess.run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
                                "--encoding=UTF8", "--no-sync"], cwd=data_dir, capture_output=True, text=True, user=user)
         if init.returncode:
-            for path in cleanup:
-                shutil.rmtree(path, ignore_errors=True)
+            _remove(cleanup)
             raise ServerError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
     cmd = [str(bin_dir / "postgres"), "-D", str(pgdata), "-c", f"listen_addresses={LOOPBACK}", "-c", f"port={port}",
            "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=20"]

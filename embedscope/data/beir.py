@@ -5,7 +5,8 @@ from pathlib import Path
 
 from embedscope.data.dataset import Dataset, Document
 from embedscope.data.errors import DataError
-from embedscope.data.readers import check_readable, check_text, is_blank, iter_jsonl, read_qrels_tsv, require_str
+from embedscope.data.readers import (check_readable, check_text, is_blank, iter_jsonl, read_qrels_tsv, require_str,
+                                     tag_fields)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _tags(obj: dict) -> dict[str, str]:
     fields = {k: v for k, v in obj.items() if k not in ("_id", "title", "text", "metadata")}
     if isinstance(obj.get("metadata"), dict):
         fields.update(obj["metadata"])
-    return {k: str(v) for k, v in fields.items() if isinstance(v, (str, int, float, bool))}
+    return tag_fields(fields)
 
 
 def read_queries_jsonl(path: Path) -> dict[str, str]:

@@ -88,6 +88,12 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, obj
 
 
+def tag_fields(fields: dict, skip=()) -> dict[str, str]:
+    """A corpus row's other scalar fields (lang, source, ...) as text, leaving out `skip`: the document's tags,
+    what `--filter FIELD=VALUE` matches."""
+    return {k: str(v) for k, v in fields.items() if k not in skip and isinstance(v, (str, int, float, bool))}
+
+
 def is_blank(text: str) -> bool:
     """No visible character: whitespace, control and format characters only (zero-width spaces and joiners, BOMs)."""
     return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in text)

@@ -22,6 +22,7 @@ from embedscope.data.readers import (
     iter_jsonl,
     open_text,
     parse_grade,
+    tag_fields,
 )
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -166,10 +167,7 @@ def read_corpus_table(path, id_col="_id", text_col="text", title_col: str | None
                            row=where.row, allow_empty=True) if title_col else ""
         if is_blank(title) and is_blank(text):
             raise where.error(table.path, f"document '{did}' has empty text")
-        # the row's other scalar columns (lang, source, ...): what `--filter FIELD=VALUE` matches
-        tags = {k: str(v) for k, v in record.items()
-                if k not in (id_col, text_col, title_col) and isinstance(v, (str, int, float, bool))}
-        corpus[did] = Document(did, text, title, tags=tags)
+        corpus[did] = Document(did, text, title, tags=tag_fields(record, skip=(id_col, text_col, title_col)))
     if not corpus:
         raise DataError(table.path, "no documents")
     return corpus

@@ -124,7 +124,7 @@ def bench(dataset, specs: list, *, prices: dict, scales=costs.SCALES, latency_qu
 
 def _header(dataset, timed_documents: int) -> dict:
     return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": {"name": dataset.name, "documents": len(dataset.doc_texts), "queries": len(dataset.queries),
+            "dataset": {"name": dataset.name, "documents": len(dataset.corpus), "queries": len(dataset.queries),
                         "timed_documents": timed_documents},
             "hardware": hardware()}
 

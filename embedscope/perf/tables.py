@@ -87,7 +87,6 @@ def _print_models(perf: dict, out: Console) -> None:
         out.print(f"[dim]HNSW graph: {perf['models'][0]['footprint']['hnsw']['formula']}[/dim]")
 
 
-
 def _print_cost(perf: dict, out: Console) -> None:
     cost = perf["cost"]
     t = Table(title=f"Cost to embed ({cost['currency']}; machines billed at least {cost['min_billed_hours']:g} h)",
