@@ -134,14 +134,14 @@ def test_load_test_against_served_model(served_static_model, static_model):
 
 
 def test_load_test_alone_needs_no_model_and_sends_batches(served_static_model, synthetic_dir, tmp_path):
-    """`bench --load-test URL` without -m measures the server only; --batch sets the texts per request."""
+    """`bench --load-test URL` without -m measures the server only; --batch-size sets the texts per request."""
     from click.testing import CliRunner
 
     from embedscope.cli import cli
 
     out = tmp_path / "perf.json"
     result = CliRunner().invoke(cli, ["bench", "--data", str(synthetic_dir), "--load-test", served_static_model,
-                                      "--batch", "3", "--requests", "12", "--concurrency", "2", "--perf-file", str(out)])
+                                      "--batch-size", "3", "--requests", "12", "--concurrency", "2", "--perf-file", str(out)])
     assert result.exit_code == 0, result.output
     perf = json.loads(out.read_text())
     assert perf["models"] == [] and perf["cost"] is None  # no local model loaded or timed
@@ -149,6 +149,9 @@ def test_load_test_alone_needs_no_model_and_sends_batches(served_static_model, s
     assert load["batch"] == 3 and load["succeeded"] == 12 and not load["errors"]
     assert load["texts_per_second"] == pytest.approx(3 * load["requests_per_second"])
     assert "3 per request" in result.output
+    refused = CliRunner().invoke(cli, ["bench", "--data", str(synthetic_dir), "--load-test", served_static_model,
+                                       "--batch-size", "0"])
+    assert refused.exit_code == 2 and "--batch-size" in refused.output  # a usage error before any request
 
 
 def test_cost_table_shows_machine_hours():

@@ -39,7 +39,8 @@ def _json_file(value: str | None) -> bool:
 @click.option("--versus", help="API row for the break-even column [the cheapest API].")
 @click.option("--load-test", "load_url", help="Also load-test an OpenAI-compatible server on loopback, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--load-model", default="default", show_default=True, help="Model name sent to --load-test.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Texts per --load-test request.")
+@click.option("--batch-size", "batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Texts per --load-test request.")
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight during --load-test.")
 @click.option("--requests", "n_requests", type=int, default=200, show_default=True, help="Requests sent by --load-test (at most).")
 @click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds --load-test runs (at most).")
