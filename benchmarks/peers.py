@@ -167,6 +167,49 @@ def profile(row: dict) -> dict:
             "search": search, "other": max(0.0, row["seconds"] - busy), "wall": row["seconds"]}
 
 
+def forward_flops(data: str) -> tuple[float, float, int]:
+    """Floating-point operations of MiniLM's forward passes over the data's distinct documents and queries, each
+    cut to the model's 256 tokens (per token 2 x the weights of every layer's matrix products, per text and layer
+    4·n²·d for attention's two products): all of them, those a run encodes after the runtime check (which
+    hands the run its sample's vectors), and how many texts that is."""
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig
+
+    from embedscope.data import load_dataset
+    from embedscope.models import runtime as rt
+    from embedscope.models.sentence_transformers import bundled_minilm_path
+
+    folder = bundled_minilm_path()
+    config = AutoConfig.from_pretrained(str(folder))
+    layers, d, ff = config.num_hidden_layers, config.hidden_size, config.intermediate_size
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(256)
+    tokenizer.no_padding()
+    ds = load_dataset(data)
+    texts = sorted(set(ds.doc_texts + ds.query_texts))  # duplicates are encoded once
+    checked = set(rt.sample(ds.doc_texts, rt.CHECK_DOCUMENTS)) | set(rt.sample(ds.query_texts, rt.CHECK_QUERIES))
+    per_token = 2 * layers * (4 * d * d + 2 * d * ff)
+    flops = [per_token * n + 4 * layers * d * n * n for n in (len(e.ids) for e in tokenizer.encode_batch_fast(texts))]
+    after_check = [f for f, text in zip(flops, texts) if text not in checked]
+    return float(sum(flops)), float(sum(after_check)), len(after_check)
+
+
+def matmul_peak(seconds: float = 3.0) -> float:
+    """GFLOP/s of a float32 matrix product the size of MiniLM's largest, for a batch of 8 full windows
+    (2048 x 384 by 384 x 1536), through NumPy's BLAS on every core: what this CPU's fp32 arithmetic gives."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((2048, 384), dtype=np.float32)
+    b = np.random.default_rng(1).random((384, 1536), dtype=np.float32)
+    for _ in range(3):
+        a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return 2 * 2048 * 384 * 1536 * count / (time.perf_counter() - started) / 1e9
+
+
 def one_dataset(dataset: str, args, work: Path) -> dict:
     from embedscope.data import resolve
     from embedscope.models.sentence_transformers import bundled_minilm_path
@@ -229,7 +272,16 @@ def one_dataset(dataset: str, args, work: Path) -> dict:
     seconds_after = {"default_cold_after_setup": seconds["default_cold"] - setup}
     print(f"default cold less the one-time runtime check ({setup:.1f} s): {seconds_after['default_cold_after_setup']:.1f} s, "
           f"{base / seconds_after['default_cold_after_setup']:.2f}x BEIR cold")
-    return {"seconds": seconds, "after_setup": seconds_after, "ndcg": ndcg, "agree": agree, "loss": loss}
+    # The limit: how close the forward passes run to this CPU's fp32 arithmetic.
+    every, flops, texts = forward_flops(str(data))
+    gflops = {"forward_default": flops / profile(rows["default"])["forward"] / 1e9,
+              "beir_whole_run": every / beir["cold_s"] / 1e9, "matmul_peak": matmul_peak()}
+    print(f"forward passes: {flops / 1e12:.1f} TFLOP over {texts:,} texts in "
+          f"{profile(rows['default'])['forward']:.1f} s = {gflops['forward_default']:.0f} GFLOP/s; BEIR's whole run "
+          f"{every / 1e12:.1f} TFLOP in {beir['cold_s']:.1f} s = {gflops['beir_whole_run']:.0f} GFLOP/s; this CPU's "
+          f"fp32 matrix product (NumPy) {gflops['matmul_peak']:.0f} GFLOP/s")
+    return {"seconds": seconds, "after_setup": seconds_after, "ndcg": ndcg, "agree": agree, "loss": loss,
+            "gflops": gflops}
 
 
 def main() -> None:
@@ -263,6 +315,8 @@ def main() -> None:
         for tool, value in found["ndcg"].items():
             print(f"NDCG {tool}_{dataset} {value:.4f}")
         print(f"AGREE ndcg_{dataset} {int(found['agree'])}")
+        for row, value in found["gflops"].items():
+            print(f"GFLOPS {row}_{dataset} {value:.0f}")
     for row in ("default_cold", "fast_cold", "warm"):
         lowest = min(found["seconds"]["beir_cold"] / found["seconds"][row] for found in results.values())
         print(f"RATIO {row}_vs_beir_cold {lowest:.2f}")

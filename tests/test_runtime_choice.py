@@ -66,6 +66,34 @@ def test_default_runtime_is_faithful_to_pytorch_and_recorded(synthetic, no_recor
     assert np.min(np.sum(ours * reference, axis=1)) >= rt.FAITHFUL_COSINE
 
 
+def test_the_checked_sample_is_not_encoded_again(synthetic, no_records, monkeypatch):
+    """The check encoded a sample of the run's texts with the runtime it chose: the run takes those vectors
+    instead of encoding the same texts twice, and they are that runtime's."""
+    model = load_model("minilm")
+    model.prepare(synthetic)
+    checked = {role: set(vectors) for role, vectors in model._checked.items()}
+    assert checked["document"] and checked["query"], "the check's own vectors are kept for the run"
+    encoder = model._faithful_encoder()
+    fresh = {"document": encoder.encode_documents(synthetic.doc_texts),
+             "query": encoder.encode_queries(synthetic.query_texts)}
+    seen: list[str] = []
+    for method in ("encode_documents", "encode_queries"):
+        real = getattr(type(encoder), method)
+        monkeypatch.setattr(encoder, method, lambda texts, real=real: seen.extend(texts) or real(encoder, texts))
+    if model.faithful["runtime"] == "torch":  # PyTorch's encoder is made per call: watch what it runs instead
+        monkeypatch.setattr(model, "_encode", lambda texts, prompt, real=model._encode: seen.extend(texts) or
+                            real(texts, prompt))
+    documents = model.encode_documents(synthetic.doc_texts)
+    queries = model.encode_queries(synthetic.query_texts)
+    assert not checked["document"] & set(seen) and not checked["query"] & set(seen)
+    assert set(synthetic.doc_texts) - checked["document"] <= set(seen)
+    np.testing.assert_allclose(documents, fresh["document"], atol=1e-5)
+    np.testing.assert_allclose(queries, fresh["query"], atol=1e-5)
+    assert not any(model._checked.values()), "each kept vector is handed out once"
+    again = model.encode_documents(synthetic.doc_texts[:3])  # later calls encode as usual
+    np.testing.assert_allclose(again, fresh["document"][:3], atol=1e-5)
+
+
 class Perturbed:
     """A runtime whose vectors drift from PyTorch's: what a lossy runtime (bf16, a bad export) looks like."""
 

@@ -173,8 +173,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def choose_faithful(model, documents: list[str], queries: list[str], source: str) -> dict:
-    """Encode a sample with PyTorch and with each fp32 runtime; the record of the fastest faithful one."""
+def choose_faithful(model, documents: list[str], queries: list[str], source: str,
+                    vectors: dict | None = None) -> dict:
+    """Encode a sample with PyTorch and with each fp32 runtime; the record of the fastest faithful one.
+    `vectors`, when given, receives each runtime's encoding of the sample, {runtime: {"document": {text: vector},
+    "query": {...}}}, so that the chosen runtime need not encode those texts again."""
     docs, qs = sample(documents, CHECK_DOCUMENTS), sample(queries, CHECK_QUERIES)
     record = {"mode": "auto", "runtime": "torch", "precision": "fp32", "cpu": cpu(), "versions": versions(),
               "sample": {"source": source, "documents": len(docs), "queries": len(qs)}, "created": now()}
@@ -185,6 +188,8 @@ def choose_faithful(model, documents: list[str], queries: list[str], source: str
     started = time.perf_counter()
     ref_d, ref_q, speed = timed_encode(model.torch_encoder(), docs, qs)
     checks = {"torch": {"docs_per_second": round(speed, 1)}}
+    sampled = {} if vectors is None else vectors
+    sampled["torch"] = {"document": dict(zip(docs, ref_d)), "query": dict(zip(qs, ref_q))}
     for runtime in ("openvino", "onnx"):
         try:
             encoder = model.runtime_encoder(runtime)
@@ -193,6 +198,7 @@ def choose_faithful(model, documents: list[str], queries: list[str], source: str
             checks[runtime] = {"passed": False, "reason": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
             continue
         checks[runtime] = {**faithfulness((ref_d, ref_q), (new_d, new_q)), "docs_per_second": round(speed, 1)}
+        sampled[runtime] = {"document": dict(zip(docs, new_d)), "query": dict(zip(qs, new_q))}
     record["check"] = checks
     record["check_seconds"] = round(time.perf_counter() - started, 2)
     faithful = [r for r in ("openvino", "onnx") if checks[r].get("passed")]

@@ -60,6 +60,7 @@ class SentenceTransformerEmbedder:
         self.fast: dict | None = None  # --fast's choice, once resolved on a dataset
         self._calibration: list[str] | None = None
         self._encoders: dict = {}
+        self._checked: dict[str, dict[str, np.ndarray]] = {}  # the check's vectors by the chosen runtime, by role
         self._base_fingerprint: str | None = None
         self._choosing_seconds = 0.0
         self.path = str(path)
@@ -187,8 +188,11 @@ class SentenceTransformerEmbedder:
                     texts = ((dataset.doc_texts, dataset.query_texts, dataset.name) if dataset is not None
                              else (*builtin_texts(), "built-in English passages"))
                     log.info("[%s] checking which runtime encodes faithfully to PyTorch on %s", self.name, texts[2])
-                    record = rt.choose_faithful(self, *texts)
+                    sampled: dict = {}
+                    record = rt.choose_faithful(self, *texts, vectors=sampled)
                     rt.write_record(key, record)
+                    if dataset is not None:  # the sampled texts are the run's own: encoded already
+                        self._checked = sampled.get(record["runtime"], {})
                     self._announce_faithful(record)
                     if record["runtime"] != "torch":
                         self._model = None  # PyTorch was the check's reference only: its memory goes back
@@ -327,11 +331,31 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def _recalled(self, role: str, texts: Sequence[str], encode) -> np.ndarray:
+        """`encode(texts)`, except for texts the runtime check encoded with this same runtime: their vectors are
+        taken from the check (each once) and only the others are encoded."""
+        known = self._checked.get(role)
+        hits = [i for i, text in enumerate(texts) if known and text in known]
+        if not hits:
+            return encode(texts)
+        rest = [i for i, text in enumerate(texts) if text not in known]
+        found = np.stack([known[texts[i]] for i in hits])
+        out = np.empty((len(texts), found.shape[1]), dtype=np.float32)
+        out[hits] = found
+        if rest:
+            out[rest] = encode([texts[i] for i in rest])
+        for i in hits:
+            known.pop(texts[i], None)
+        return out
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._faithful_encoder().encode_queries(texts)
+        return self._recalled("query", texts, self._faithful_encoder().encode_queries)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._document_encoder().encode_documents(texts)
+        self._resolve()
+        if self.fast and self.fast["runtime"] != self.faithful["runtime"]:  # --fast's: the check's are not theirs
+            return self._document_encoder().encode_documents(texts)
+        return self._recalled("document", texts, self._faithful_encoder().encode_documents)
 
 
 class _Encoder:
