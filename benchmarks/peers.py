@@ -15,7 +15,9 @@ nDCG@10 comes from each tool's own evaluation. The default run must agree with B
 ignore_identical_ids is off: SciFact's query and document ids share one number space, and neither MTEB's score nor
 embedscope drops a document for having its query's id); --fast's loss is relative to that fp32 score. Each
 embedscope row's profile (runtime set-up, tokenization, forward passes, cache writes, search, the rest) comes from
-its results.json.
+its results.json. The default run's forward passes are then put in GFLOP/s (MiniLM's operations over the texts it
+encoded) beside BEIR's whole run and a bare float32 matrix product of MiniLM's largest shape through NumPy on this
+CPU: how close a faithful fp32 run is to the arithmetic the CPU has.
 
     .venv/bin/pip install -e ".[peers]"          # BEIR, only for this benchmark
     .venv/bin/python benchmarks/peers.py [--dataset scifact|nfcorpus] [--batch-size 64] [--beir-warm]
@@ -25,7 +27,7 @@ Datasets are read by name through the data cache (`embedscope datasets add scifa
 "how many times faster than BEIR cold" (BEIR's seconds / ours). The last lines are machine-readable, one per
 figure, per dataset (`RATIO default_cold_vs_beir_cold_scifact 1.52`), then over the datasets run: the unsuffixed
 RATIO lines are the lowest of them (a target must hold on each), `LOSS fast_ndcg10_pct_<dataset>` is --fast's
-relative nDCG@10 loss in percent against the default (fp32) run.
+relative nDCG@10 loss in percent against the default (fp32) run, `GFLOPS <row>_<dataset>` the rates above.
 """
 
 from __future__ import annotations
