@@ -225,3 +225,24 @@ def test_api_answers_are_saved_before_the_next_requests_are_sent(tmp_path, monke
             vectors, _ = cache.encode(model.fingerprint(), "document", texts, model.encode_documents)
             assert len(server.fake.log) == 9 and len(cache.shards(model.fingerprint(), "document")) == shards
             np.testing.assert_allclose(vectors, server.fake.expected(texts), atol=1e-6)
+
+
+def test_known_vectors_are_saved_without_encoding_and_left_out_of_the_speed(tmp_path):
+    """Vectors the model made already (its runtime check's sample) are saved and counted as encoded, but not
+    encoded again, and the recorded speed counts only the texts the encoder did."""
+    cache = EmbeddingCache(tmp_path)
+    texts = [f"text number {i}" for i in range(10)] + ["text number 3"]
+
+    def encode(batch):
+        return np.stack([np.full(4, -len(t), np.float32) for t in batch])
+
+    known = {texts[i]: np.full(4, i + 1, np.float32) for i in (0, 3, 7)} | {"another run's text": np.ones(4)}
+    calls = Counting(encode)
+    vectors, stats = cache.encode("fp", "document", texts, calls, known=known)
+    assert calls.texts == 7 and stats["encoded"] == 10 and stats["from_check"] == 3
+    expected = np.stack([known[t] if t in known else encode([t])[0] for t in texts])
+    np.testing.assert_array_equal(vectors, expected)
+    assert cache.recorded_speed("fp", "document")["texts"] == 7
+    again, stats = cache.encode("fp", "document", texts, Counting(encode))
+    assert stats["cached"] == 11 and stats["encoded"] == 0 and "from_check" not in stats
+    np.testing.assert_array_equal(again, vectors)

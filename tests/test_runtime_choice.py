@@ -66,32 +66,50 @@ def test_default_runtime_is_faithful_to_pytorch_and_recorded(synthetic, no_recor
     assert np.min(np.sum(ours * reference, axis=1)) >= rt.FAITHFUL_COSINE
 
 
-def test_the_checked_sample_is_not_encoded_again(synthetic, no_records, monkeypatch):
-    """The check encoded a sample of the run's texts with the runtime it chose: the run takes those vectors
-    instead of encoding the same texts twice, and they are that runtime's."""
+def test_the_checked_sample_is_saved_not_encoded_again(synthetic, no_records, tmp_path, monkeypatch):
+    """The check encoded a sample of the run's texts with the runtime it chose: the run saves those vectors in
+    the cache instead of encoding the same texts twice, and they are that runtime's own."""
     model = load_model("minilm")
     model.prepare(synthetic)
-    checked = {role: set(vectors) for role, vectors in model._checked.items()}
-    assert checked["document"] and checked["query"], "the check's own vectors are kept for the run"
+    sampled = {role: dict(vectors) for role, vectors in model._checked.items()}
+    assert len(sampled["document"]) == rt.CHECK_DOCUMENTS and sampled["query"], "the check's vectors are kept"
     encoder = model._faithful_encoder()
     fresh = {"document": encoder.encode_documents(synthetic.doc_texts),
              "query": encoder.encode_queries(synthetic.query_texts)}
     seen: list[str] = []
-    for method in ("encode_documents", "encode_queries"):
-        real = getattr(type(encoder), method)
-        monkeypatch.setattr(encoder, method, lambda texts, real=real: seen.extend(texts) or real(encoder, texts))
-    if model.faithful["runtime"] == "torch":  # PyTorch's encoder is made per call: watch what it runs instead
-        monkeypatch.setattr(model, "_encode", lambda texts, prompt, real=model._encode: seen.extend(texts) or
-                            real(texts, prompt))
-    documents = model.encode_documents(synthetic.doc_texts)
-    queries = model.encode_queries(synthetic.query_texts)
-    assert not checked["document"] & set(seen) and not checked["query"] & set(seen)
-    assert set(synthetic.doc_texts) - checked["document"] <= set(seen)
-    np.testing.assert_allclose(documents, fresh["document"], atol=1e-5)
+    real_docs, real_queries = model.encode_documents, model.encode_queries
+    monkeypatch.setattr(model, "encode_documents", lambda texts: seen.extend(texts) or real_docs(texts))
+    monkeypatch.setattr(model, "encode_queries", lambda texts: seen.extend(texts) or real_queries(texts))
+    docs, queries, stats = DenseRetriever(model, EmbeddingCache(tmp_path / "cache")).embed(synthetic)
+    assert not (set(sampled["document"]) | set(sampled["query"])) & set(seen)
+    assert set(seen) == set(synthetic.doc_texts) - set(sampled["document"])  # every query was in the sample
+    assert stats["documents"]["encoded"] == len(synthetic.doc_texts)
+    assert stats["documents"]["from_check"] == len(sampled["document"])
+    assert stats["queries"]["from_check"] == len(synthetic.query_texts)
+    np.testing.assert_allclose(docs, fresh["document"], atol=1e-5)
     np.testing.assert_allclose(queries, fresh["query"], atol=1e-5)
-    assert not any(model._checked.values()), "each kept vector is handed out once"
-    again = model.encode_documents(synthetic.doc_texts[:3])  # later calls encode as usual
-    np.testing.assert_allclose(again, fresh["document"][:3], atol=1e-5)
+    assert model.take_checked() == {}, "handed over once"
+
+
+def test_the_speed_counts_only_what_the_run_encoded(synthetic, tmp_path):
+    """The check's vectors took no time in the run: docs/s divides only the texts the encoder did; when the
+    check made them all (a small corpus), a sample is timed and the source says where the vectors came from."""
+    from types import SimpleNamespace
+
+    from embedscope.compare import encoding_speed
+    from embedscope.runs.context import RetrievalContext
+
+    class Clock:
+        def encode_documents(self, texts):
+            return np.ones((len(texts), 4), np.float32)
+
+    context = RetrievalContext.of(EmbeddingCache(tmp_path))
+    documents = {"encoded": 100, "from_check": 64, "encode_seconds": 2.0}
+    run = SimpleNamespace(meta={"embedding": {"documents": documents, "fingerprint": "fp"}})
+    assert encoding_speed(Clock(), synthetic, run, context)["docs_per_second"] == pytest.approx(18.0)
+    documents.update(encoded=64, encode_seconds=0.0)
+    speed = encoding_speed(Clock(), synthetic, run, context)
+    assert speed["speed_source"].endswith("its vectors came from the runtime check") and speed["docs_per_second"] > 0
 
 
 class Perturbed:

@@ -173,6 +173,7 @@ class EmbeddingCache:
         meta: dict | None = None,
         keep_vectors: bool = True,
         ids: Sequence[str] | None = None,
+        known: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray | None, dict]:
         """Vectors for `texts` in order. Only texts missing from the cache are encoded, and saved as they come
         (see the module notes on what a kill can cost). Returns (vectors, stats) with counts of cached and newly
@@ -185,7 +186,11 @@ class EmbeddingCache:
         stats["faults"] maps its positions to the fault.
 
         With keep_vectors=False the texts are only made sure to be cached and vectors is None: memory stays at
-        one shard, for corpora searched straight from the cache (embedscope.index.streaming)."""
+        one shard, for corpora searched straight from the cache (embedscope.index.streaming).
+
+        `known`: vectors the model has made already for some of these texts, by text (its runtime check encodes
+        a sample of the run's own texts). Missing texts among them are saved and counted as encoded like the
+        rest, without calling `encode`; stats["from_check"] counts them, and the recorded speed leaves them out."""
         if meta and not (self.root / fingerprint / "model.json").exists():
             (self.root / fingerprint).mkdir(parents=True, exist_ok=True)
             (self.root / fingerprint / "model.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -232,8 +237,12 @@ class EmbeddingCache:
             if on_progress:
                 on_progress(sum(positions[k] for k, _ in chunk))
 
+        ready = [(key, i) for key, i in missing.items() if texts[i] in known] if known else []
         with writes:
-            self._encode_missing(list(missing.items()), texts, encode, save)
+            if ready:
+                save(ready, np.stack([known[texts[i]] for _, i in ready]), 0.0)
+            taken = {key for key, _ in ready}
+            self._encode_missing([item for item in missing.items() if item[0] not in taken], texts, encode, save)
         if not keep_vectors:
             matrix = None
         elif not keys:
@@ -243,8 +252,10 @@ class EmbeddingCache:
             matrix = np.stack([have[k] if k in have else nan for k in keys])
         stats = {"texts": len(keys), "cached": cached, "encoded": len(missing), "encode_seconds": encode_seconds,
                  "write_seconds": writes.seconds, "write_wait_seconds": writes.waited}
-        if missing and encode_seconds > 0:
-            self.record_speed(fingerprint, role, len(missing), encode_seconds)
+        if ready:
+            stats["from_check"] = len(ready)
+        if len(missing) > len(ready) and encode_seconds > 0:
+            self.record_speed(fingerprint, role, len(missing) - len(ready), encode_seconds)
         elif not missing and (recorded := self.recorded_speed(fingerprint, role)):
             stats["recorded_speed"] = recorded  # every text was cached: the speed measured when they were encoded
         if faults:

@@ -331,31 +331,20 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _recalled(self, role: str, texts: Sequence[str], encode) -> np.ndarray:
-        """`encode(texts)`, except for texts the runtime check encoded with this same runtime: their vectors are
-        taken from the check (each once) and only the others are encoded."""
-        known = self._checked.get(role)
-        hits = [i for i, text in enumerate(texts) if known and text in known]
-        if not hits:
-            return encode(texts)
-        rest = [i for i, text in enumerate(texts) if text not in known]
-        found = np.stack([known[texts[i]] for i in hits])
-        out = np.empty((len(texts), found.shape[1]), dtype=np.float32)
-        out[hits] = found
-        if rest:
-            out[rest] = encode([texts[i] for i in rest])
-        for i in hits:
-            known.pop(texts[i], None)
-        return out
+    def take_checked(self) -> dict[str, dict[str, np.ndarray]]:
+        """The runtime check's vectors of the run's own texts, {"document"|"query": {text: vector}}, made by the
+        runtime that encodes them, handed over once (the run saves them rather than encoding those texts again).
+        Under --fast the documents are another runtime's to encode: theirs are not among them."""
+        checked, self._checked = self._checked, {}
+        if self.fast and self.fast["runtime"] != self.faithful["runtime"]:
+            checked.pop("document", None)
+        return checked
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._recalled("query", texts, self._faithful_encoder().encode_queries)
+        return self._faithful_encoder().encode_queries(texts)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self._resolve()
-        if self.fast and self.fast["runtime"] != self.faithful["runtime"]:  # --fast's: the check's are not theirs
-            return self._document_encoder().encode_documents(texts)
-        return self._recalled("document", texts, self._faithful_encoder().encode_documents)
+        return self._document_encoder().encode_documents(texts)
 
 
 class _Encoder:

@@ -89,13 +89,16 @@ class DenseRetriever:
         all_ids = dataset.doc_ids  # a property that builds a list: taken once, not per chunk
         doc_ids = [all_ids[p] for p in parents]  # messages name the document of a bad chunk
         cache = context.cache
+        # a runtime check (SentenceTransformerEmbedder) encoded a sample of these texts: saved, not encoded twice
+        checked = self.embedder.take_checked() if hasattr(self.embedder, "take_checked") else {}
         with progress.task(f"{self.name}: documents", len(texts)) as advance:
             docs, doc_stats = cache.encode(fp, "document", texts, self.embedder.encode_documents,
                                            on_progress=advance, meta=meta, keep_vectors=not context.streaming,
-                                           ids=doc_ids)
+                                           ids=doc_ids, known=checked.get("document"))
         with progress.task(f"{self.name}: queries", len(dataset.queries)) as advance:
             queries, query_stats = cache.encode(fp, "query", dataset.query_texts, self.embedder.encode_queries,
-                                                on_progress=advance, meta=meta, ids=dataset.query_ids)
+                                                on_progress=advance, meta=meta, ids=dataset.query_ids,
+                                                known=checked.get("query"))
         stats = {"documents": doc_stats, "queries": query_stats, "fingerprint": fp}
         if context.chunk_tokens:
             stats["chunks"] = {"tokens": context.chunk_tokens, "count": len(texts), "documents": len(dataset.corpus)}
