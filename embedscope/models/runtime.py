@@ -5,8 +5,8 @@ hand is encoded by PyTorch (sentence-transformers, the reference) and by embedsc
 fp32 encoders. A runtime is faithful when every sampled text's vector has cosine >= 0.9999 to PyTorch's and at
 least 99% of the sampled queries keep the same top-10 among the sampled documents; the fastest faithful runtime
 encodes, and PyTorch does when none is faithful or none is faster (the log says which and why). The chosen
-runtime's vectors of the sample are handed to the run, which saves them rather than encoding those texts again. OpenVINO runs
-with an explicit f32 precision hint: on CPUs with AVX512_BF16 or AMX its default is bf16.
+runtime's vectors of the sample are handed to the run, which saves them rather than encoding those texts again.
+OpenVINO runs with an explicit f32 precision hint: on CPUs with AVX512_BF16 or AMX its default is bf16.
 
 Fast (`runtime=fast`, `embedscope run --fast`): the fastest runtime within a quality budget (0.5% nDCG@10):
 OpenVINO static int8 calibrated on the user's documents, and bf16 where the CPU has it. Documents are encoded
