@@ -169,23 +169,33 @@ def profile(row: dict) -> dict:
             "search": search, "other": max(0.0, row["seconds"] - busy), "wall": row["seconds"]}
 
 
-def forward_flops(data: str) -> tuple[float, float, int]:
-    """Floating-point operations of MiniLM's forward passes over the data's distinct documents and queries, each
-    cut to the model's 256 tokens (per token 2 x the weights of every layer's matrix products, per text and layer
-    4·n²·d for attention's two products): all of them, those a run encodes after the runtime check (which
-    hands the run its sample's vectors), and how many texts that is."""
-    from tokenizers import Tokenizer
+def minilm_shape() -> dict:
+    """What MiniLM's arithmetic depends on, as its folder declares it: layers, width, feed-forward width and the
+    window texts are cut to (sentence-transformers' max_seq_length)."""
     from transformers import AutoConfig
 
-    from embedscope.data import load_dataset
-    from embedscope.models import runtime as rt
     from embedscope.models.sentence_transformers import bundled_minilm_path
+    from embedscope.models.st_folder import read_st_settings
 
     folder = bundled_minilm_path()
     config = AutoConfig.from_pretrained(str(folder))
-    layers, d, ff = config.num_hidden_layers, config.hidden_size, config.intermediate_size
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(256)
+    return {"folder": folder, "layers": config.num_hidden_layers, "d": config.hidden_size,
+            "ff": config.intermediate_size, "window": read_st_settings(folder)["max_seq_length"]}
+
+
+def forward_flops(data: str, shape: dict) -> tuple[float, float, int]:
+    """Floating-point operations of MiniLM's forward passes over the data's distinct documents and queries, each
+    cut to the model's window (per token 2 x the weights of every layer's matrix products, per text and layer
+    4·n²·d for attention's two products): all of them, those a run encodes after the runtime check (which
+    hands the run its sample's vectors), and how many texts that is."""
+    from tokenizers import Tokenizer
+
+    from embedscope.data import load_dataset
+    from embedscope.models import runtime as rt
+
+    layers, d, ff = shape["layers"], shape["d"], shape["ff"]
+    tokenizer = Tokenizer.from_file(str(shape["folder"] / "tokenizer.json"))
+    tokenizer.enable_truncation(shape["window"])
     tokenizer.no_padding()
     ds = load_dataset(data)
     texts = sorted(set(ds.doc_texts + ds.query_texts))  # duplicates are encoded once
@@ -196,20 +206,21 @@ def forward_flops(data: str) -> tuple[float, float, int]:
     return float(sum(flops)), float(sum(after_check)), len(after_check)
 
 
-def matmul_peak(seconds: float = 3.0) -> float:
-    """GFLOP/s of a float32 matrix product the size of MiniLM's largest, for a batch of 8 full windows
-    (2048 x 384 by 384 x 1536), through NumPy's BLAS on every core: what this CPU's fp32 arithmetic gives."""
+def matmul_peak(shape: dict, seconds: float = 3.0) -> float:
+    """GFLOP/s of a float32 matrix product the size of MiniLM's largest, for a batch of 8 full windows (8 x window
+    rows of width d, by d x ff), through NumPy's BLAS on every core: what this CPU's fp32 arithmetic gives."""
     import numpy as np
 
-    a = np.random.default_rng(0).random((2048, 384), dtype=np.float32)
-    b = np.random.default_rng(1).random((384, 1536), dtype=np.float32)
+    rows, d, ff = 8 * shape["window"], shape["d"], shape["ff"]
+    a = np.random.default_rng(0).random((rows, d), dtype=np.float32)
+    b = np.random.default_rng(1).random((d, ff), dtype=np.float32)
     for _ in range(3):
         a @ b
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         a @ b
         count += 1
-    return 2 * 2048 * 384 * 1536 * count / (time.perf_counter() - started) / 1e9
+    return 2 * rows * d * ff * count / (time.perf_counter() - started) / 1e9
 
 
 def one_dataset(dataset: str, args, work: Path) -> dict:
@@ -275,11 +286,13 @@ def one_dataset(dataset: str, args, work: Path) -> dict:
     print(f"default cold less the one-time runtime check ({setup:.1f} s): {seconds_after['default_cold_after_setup']:.1f} s, "
           f"{base / seconds_after['default_cold_after_setup']:.2f}x BEIR cold")
     # The limit: how close the forward passes run to this CPU's fp32 arithmetic.
-    every, flops, texts = forward_flops(str(data))
-    gflops = {"forward_default": flops / profile(rows["default"])["forward"] / 1e9,
-              "beir_whole_run": every / beir["cold_s"] / 1e9, "matmul_peak": matmul_peak()}
+    shape = minilm_shape()
+    every, flops, texts = forward_flops(str(data), shape)
+    forward = profile(rows["default"])["forward"]
+    gflops = {"forward_default": flops / forward / 1e9, "beir_whole_run": every / beir["cold_s"] / 1e9,
+              "matmul_peak": matmul_peak(shape)}
     print(f"forward passes: {flops / 1e12:.1f} TFLOP over {texts:,} texts in "
-          f"{profile(rows['default'])['forward']:.1f} s = {gflops['forward_default']:.0f} GFLOP/s; BEIR's whole run "
+          f"{forward:.1f} s = {gflops['forward_default']:.0f} GFLOP/s; BEIR's whole run "
           f"{every / 1e12:.1f} TFLOP in {beir['cold_s']:.1f} s = {gflops['beir_whole_run']:.0f} GFLOP/s; this CPU's "
           f"fp32 matrix product (NumPy) {gflops['matmul_peak']:.0f} GFLOP/s")
     return {"seconds": seconds, "after_setup": seconds_after, "ndcg": ndcg, "agree": agree, "loss": loss,
